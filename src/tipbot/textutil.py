@@ -15,14 +15,19 @@ SLUG_MAX = 40  # Blogger cuts permalink slugs to about this many characters, at 
 # Report."). They carry no content and must never be quoted.
 _LINK_LEFTOVER = re.compile(
     r"""^\s*(?:
-        read\s+(?:more|the\s+(?:full\s+)?(?:article|story|report|statement|release))
-      | click\s+here(?:\s+(?:for|to)\b.*)?
+        read\s+(?:more|the\s+(?:full\s+)?(?:article|story|report|statement|release|paper))\b.{0,80}
+      | click\s+here\b.{0,80}
+      | see\s+more\b.{0,80}
+      | (?:the\s+)?full\s+(?:text|report|article|story)(?:\s+(?:of|here)\b.{0,60})?
       | (?:full\s+)?(?:article|story)\s+here
-      | continue\s+reading
+      | continue\s+reading\b.{0,40}
       | more\s+here
+      | links?
+      | watch\s+(?:the\s+)?(?:video|clip)\b.{0,40}
     )\s*[.:!…]*\s*$""",
     re.IGNORECASE | re.VERBOSE,
 )
+_ENDS_SENTENCE = re.compile(r"[.!?:;\"'”’)\]]$")
 
 
 def content_hash(*parts: str) -> str:
@@ -69,12 +74,20 @@ def normalize_paragraphs(lines: list[str]) -> str:
     """Join lines into paragraphs separated by one blank line.
 
     Each non-empty input line is a paragraph (the archive writes one paragraph a line); runs
-    of spaces inside a line collapse to one, link leftovers are dropped.
+    of spaces inside a line collapse to one, link leftovers are dropped, and a sentence broken
+    across lines is mended.
     """
-    paras = []
+    paras: list[str] = []
     for raw in lines:
         line = re.sub(r"[ \t\u00a0]+", " ", raw).strip()
-        if line and not is_link_leftover(line):
+        if not line or is_link_leftover(line):
+            continue
+        # A line that starts in lower case after a line that did not end a sentence is the
+        # rest of that sentence, broken by the page's markup ("Women on the Frontline" / "is a
+        # video documentary series…").
+        if paras and line[0].islower() and not _ENDS_SENTENCE.search(paras[-1]):
+            paras[-1] = f"{paras[-1]} {line}"
+        else:
             paras.append(line)
     return "\n\n".join(paras)
 
@@ -118,4 +131,6 @@ def html_to_lines(markup: str) -> list[str]:
 
 
 def html_to_text(markup: str) -> str:
-    return normalize_paragraphs(html_to_lines(html.unescape(markup) if "<" not in markup else markup))
+    return normalize_paragraphs(
+        html_to_lines(html.unescape(markup) if "<" not in markup else markup)
+    )

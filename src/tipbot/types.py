@@ -32,7 +32,9 @@ class Post:
         from tipbot.textutil import content_hash
 
         date = self.date.isoformat() if self.date else ""
-        return content_hash(self.id, self.title, date, self.url, "\x1f".join(self.labels), self.text)
+        return content_hash(
+            self.id, self.title, date, self.url, "\x1f".join(self.labels), self.text
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,9 +89,8 @@ class Quote:
     date: dt.date | None
     url: str
     link: str  # url with a text fragment that highlights the quote
-    text: str  # verbatim from the post; "…" joins non-adjacent parts
-    start: int
-    end: int
+    text: str  # verbatim parts of the post; " … " joins parts that are not adjacent
+    spans: tuple[tuple[int, int], ...]  # each part is post.text[start:end]
     score: float
     labels: tuple[str, ...] = ()
 

@@ -86,7 +86,9 @@ def read_file(path: Path, base_url: str) -> tuple[list[Post], list[ReadIssue]]:
         if size == 0:
             return [], [ReadIssue(source, "empty file, skipped")]
         if size > MAX_FILE_BYTES:
-            return [], [ReadIssue(source, f"{size} bytes is over the {MAX_FILE_BYTES} limit, skipped")]
+            return [], [
+                ReadIssue(source, f"{size} bytes is over the {MAX_FILE_BYTES} limit, skipped")
+            ]
         data = path.read_bytes()
     except OSError as e:
         return [], [ReadIssue(source, f"cannot read: {e.strerror or e}")]
@@ -119,8 +121,11 @@ def read_corpus(paths: Iterable[Path], base_url: str) -> CorpusRead:
             if post.id in posts:
                 if posts[post.id].fingerprint != post.fingerprint:
                     issues.append(
-                        ReadIssue(post.source, f"post id {post.id!r} already read from "
-                                  f"{posts[post.id].source} with other content; first kept")
+                        ReadIssue(
+                            post.source,
+                            f"post id {post.id!r} already read from "
+                            f"{posts[post.id].source} with other content; first kept",
+                        )
                     )
                 continue
             posts[post.id] = post

@@ -33,8 +33,20 @@ TITLE_MAX = 200
 _MONTHS = {
     m: i
     for i, m in enumerate(
-        "January February March April May June July August September October November December"
-        .split(),
+        [
+            "January",
+            "February",
+            "March",
+            "April",
+            "May",
+            "June",
+            "July",
+            "August",
+            "September",
+            "October",
+            "November",
+            "December",
+        ],
         start=1,
     )
 }
@@ -84,7 +96,9 @@ def read(source: str, text: str, base_url: str) -> tuple[list[Post], list[ReadIs
         else:
             posts.append(post)
     if not starts:
-        issues.append(ReadIssue(source, "no dated posts found (expected 'Weekday, Month DD, YYYY')"))
+        issues.append(
+            ReadIssue(source, "no dated posts found (expected 'Weekday, Month DD, YYYY')")
+        )
     return posts, issues
 
 

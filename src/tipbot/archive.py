@@ -1,0 +1,204 @@
+"""The one object the CLI, the bot and the evaluator share: an index loaded once, many questions.
+
+    archive = Archive.open(load_config())          # loads the model; builds the index if needed
+    answer = archive.ask("Who funds victims of trafficking?", k=3)
+
+``ask`` is thread-safe: the loaded index is an immutable snapshot, and ``reload`` swaps in a new
+one with a single assignment, so a question in flight finishes on the snapshot it started with.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import threading
+import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from tipbot import extract, retrieve
+from tipbot.config import Config
+from tipbot.embed import Embedder
+from tipbot.errors import IndexError_, IndexMissing, QuestionError
+from tipbot.index import IndexData, build_index, check_settings, corpus_changed, load_current
+from tipbot.index.build import BuildReport, Progress
+from tipbot.index.store import current_build_name
+from tipbot.lexical import analyze
+from tipbot.tokens import encoding
+from tipbot.types import Answer, Hit
+
+
+@dataclass(frozen=True)
+class Features:
+    """What abstention looks at for the top result."""
+
+    dense: float  # cosine of the best sentence
+    lexical: float  # share of the question's idf mass in the best sentence
+    chunk_dense: float  # cosine of the best chunk
+
+    @property
+    def relevance(self) -> float:
+        return max(self.dense, self.chunk_dense) + 0.25 * self.lexical
+
+
+class Archive:
+    def __init__(self, cfg: Config, embedder: Embedder, data: IndexData) -> None:
+        self.cfg = cfg
+        self.embedder = embedder
+        self.data = data
+        self._reload_lock = threading.Lock()
+        self.quote_settings = extract.QuoteSettings(
+            max_sentences=cfg.answer.max_sentences, max_chars=cfg.answer.max_quote_chars
+        )
+
+    # ---- opening and reloading -------------------------------------------------------------
+
+    @classmethod
+    def open(
+        cls,
+        cfg: Config,
+        *,
+        embedder: Embedder | None = None,
+        build_if_needed: bool = True,
+        progress: Progress | None = None,
+        on_build: Callable[[str], None] | None = None,
+    ) -> Archive:
+        """Load model and index. With ``build_if_needed``, a missing or stale index is (re)built
+        first (``on_build`` is told why); otherwise a missing index is IndexMissing."""
+        embedder = embedder or Embedder(cfg.model.path, cfg.model.batch_size, cfg.model.threads)
+        data = None
+        reason = None
+        try:
+            data = load_current(cfg.index.dir)
+            check_settings(cfg, data.manifest, embedder.name)
+            if corpus_changed(cfg, data.manifest):
+                reason = "the corpus changed since the index was built: updating it"
+        except IndexMissing:
+            if not build_if_needed:
+                raise
+            reason = f"no index in {cfg.index.dir} yet: building it"
+        except IndexError_ as e:
+            if not build_if_needed:
+                raise
+            # Damaged or built with other settings, and the corpus is at hand: rebuild, say so.
+            data = None
+            reason = f"the index cannot be used ({e}); rebuilding it"
+        if reason and build_if_needed:
+            if on_build:
+                on_build(reason)
+            # An update reuses the vectors of unchanged posts; it falls back to a full build
+            # by itself when the old index is unusable.
+            build_index(cfg, embedder, progress, incremental=data is not None, wait=True)
+            data = load_current(cfg.index.dir)
+        return cls(cfg, embedder, data)
+
+    def reload_if_changed(self) -> bool:
+        """Load the published build if it is newer than ours. False when nothing changed.
+
+        A build that cannot be loaded leaves the current snapshot answering (the caller logs).
+        """
+        with self._reload_lock:
+            name = current_build_name(self.cfg.index.dir)
+            if name is None or name == self.data.build_id:
+                return False
+            fresh = load_current(self.cfg.index.dir)
+            check_settings(self.cfg, fresh.manifest, self.embedder.name)
+            self.data = fresh  # one assignment: questions in flight keep their snapshot
+            return True
+
+    def rebuild(
+        self,
+        *,
+        incremental: bool,
+        progress: Progress | None = None,
+        strict: bool = False,
+        wait: bool = False,
+    ) -> BuildReport:
+        report = build_index(
+            self.cfg, self.embedder, progress, incremental=incremental, strict=strict, wait=wait
+        )
+        self.reload_if_changed()
+        return report
+
+    # ---- answering -------------------------------------------------------------------------
+
+    def clean_question(self, question: str) -> tuple[str, str]:
+        """(question fit to search, note). Control characters go, whitespace collapses, and a
+        very long question is cut to ``max_question_tokens`` so any input costs bounded work."""
+        text = "".join(
+            " " if unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") else c for c in question
+        )
+        text = re.sub(r"\s+", " ", text).strip()
+        if not text:
+            raise QuestionError(
+                'the question is empty: ask something, e.g. tipbot ask "Who runs the UN trust fund for victims?"'
+            )
+        if not any(c.isalnum() for c in text):
+            raise QuestionError(
+                f"the question {text[:40]!r} has no words to search for: ask with words"
+            )
+        enc = encoding(self.cfg.chunking.tokenizer)
+        limit = self.cfg.answer.max_question_tokens
+        # Cut characters first so a 10 MB question is never tokenised whole.
+        tokens = enc.encode_ordinary(text[: limit * 16])
+        note = ""
+        if len(tokens) > limit:
+            text = enc.decode(tokens[:limit]).strip()
+            note = f"the question was shortened to its first {limit} tokens"
+        return text, note
+
+    def ask(
+        self,
+        question: str,
+        k: int | None = None,
+        *,
+        since: dt.date | None = None,
+        until: dt.date | None = None,
+        label: str | None = None,
+        mode: retrieve.Mode = retrieve.Mode.HYBRID,
+        abstain: bool = True,
+    ) -> Answer:
+        data = self.data  # one snapshot for the whole question
+        text, note = self.clean_question(question)
+        k = k or self.cfg.retrieval.k
+        if k <= 0:
+            raise QuestionError(f"the number of results must be at least 1, got {k}")
+        qvec = self.embedder.encode_one(text)
+        hits = self.search(data, qvec, text, k, mode, retrieve.Filters(since, until, label))
+        quotes, feats = self.quote(data, hits, qvec, text)
+        answered = bool(quotes) and (not abstain or feats[0].relevance >= self.cfg.answer.min_score)
+        if answered:
+            return Answer(question, True, tuple(quotes), note=note)
+        return Answer(question, False, (), closest=tuple(quotes), note=note)
+
+    def search(
+        self,
+        data: IndexData,
+        qvec: np.ndarray,
+        text: str,
+        k: int,
+        mode: retrieve.Mode,
+        filters: retrieve.Filters,
+    ) -> list[Hit]:
+        r = self.cfg.retrieval
+        return retrieve.search(
+            data, qvec, text, k, candidates=r.candidates, mode=mode, fusion=r.fusion,
+            rrf_k=r.rrf_k, dense_weight=r.dense_weight, filters=filters,
+        )  # fmt: skip
+
+    def quote(self, data: IndexData, hits: list[Hit], qvec: np.ndarray, text: str):
+        terms = analyze(text)
+        idf = extract.query_idf(data, terms)
+        quotes, feats = [], []
+        for hit in hits:
+            sc = extract.score_sentences(data, hit, qvec, text, terms, idf, self.quote_settings)
+            chosen = extract.choose_sentences(data, sc, self.quote_settings)
+            quotes.append(extract.make_quote(data, hit, sc, chosen, hit.score))
+            feats.append(Features(float(sc.dense[sc.best]), float(sc.lexical[sc.best]), hit.dense))
+        return quotes, feats
+
+    def with_settings(self, **sections: dict) -> Archive:
+        """The same model and index under changed settings (for comparisons in eval)."""
+        return Archive(self.cfg.with_changes(**sections), self.embedder, self.data)

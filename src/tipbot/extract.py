@@ -1,0 +1,257 @@
+"""Hit → Quote: the sentences of a post that answer the question, cut verbatim by offsets.
+
+Sentences are scored by cosine similarity with the question (vectors computed at build time),
+word overlap weighted by rarity across the archive and within the post, whether the sentence
+holds the kind of thing asked for (a number for "how many"), and closeness to the chunk that
+retrieval matched. The best sentence is always quoted; up to ``max_sentences`` in all are
+taken by score while they fit in ``max_chars``. Sentences are shown in the post's order:
+neighbours are joined as they stand, parts that are not adjacent are joined with " … ", and a
+part that starts or ends inside a sentence is marked with "…". Every part is verbatim.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from urllib.parse import quote as percent
+
+import numpy as np
+
+from tipbot.index.store import IndexData
+from tipbot.lexical import analyze
+from tipbot.types import Hit, Quote
+
+ELLIPSIS = "…"
+
+
+@dataclass(frozen=True)
+class QuoteSettings:
+    max_sentences: int = 3
+    max_chars: int = 400
+    w_dense: float = 1.0
+    w_lexical: float = 0.6
+    w_local: float = 0.3
+    w_in_chunk: float = 0.1
+    # Bonus for a sentence holding what the question asks for (a number for "how many", a
+    # name for "who") that the question does not already contain.
+    w_answer_type: float = 0.15
+    # A further sentence joins the quote only if it scores at least this share of the best…
+    min_ratio: float = 0.3
+    # …and has at least this many words: headings, bylines and "From the OSCE:" carry no
+    # answer of their own.
+    min_words: int = 6
+
+
+@dataclass(frozen=True)
+class Scored:
+    """Sentence rows of one post with their scores; ``best`` indexes into them."""
+
+    rows: np.ndarray
+    scores: np.ndarray
+    dense: np.ndarray
+    lexical: np.ndarray
+    best: int
+
+
+_NUMBER = re.compile(
+    r"\d|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|twelve|twenty|thirty|forty|fifty|hundred|thousand|million|billion|dozen|half)\b",
+    re.I,
+)
+_NAME = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][\w'’.-]*[A-Za-z]")
+_YEAR_OR_DATE = re.compile(
+    r"\b(?:1[89]\d\d|20\d\d)\b|\b(?:January|February|March|April|May|June|July|August|September|October|November|December)\b"
+)
+_ASKS = (
+    (
+        "number",
+        re.compile(
+            r"\bhow (?:many|much|long|often|old|big|large)\b|\bwhat (?:number|percentage|share|proportion|amount|sum|fraction)\b|\bwhat per ?cent",
+            re.I,
+        ),
+    ),
+    ("date", re.compile(r"\bwhen\b|\bwhat (?:year|date|month|day)\b|\bwhich year\b", re.I)),
+    (
+        "name",
+        re.compile(
+            r"\bwho(?:se|m)?\b|\bwhich\b|\bwhat (?:\w+ )?(?:city|country|town|place|organi[sz]ation|group|agency|company|office|ngo|channel|name|body|firm|ministry|charity|network|magazine|newspaper)\b|\bwhere\b|\bname\b",
+            re.I,
+        ),
+    ),
+)
+
+
+def expected_answer(question: str) -> str | None:
+    """What kind of thing the question asks for: "number", "date", "name", or None."""
+    for kind, pattern in _ASKS:
+        if pattern.search(question):
+            return kind
+    return None
+
+
+def _has_new(pattern: re.Pattern, sentence: str, question_lower: str) -> bool:
+    return any(m.group(0).lower() not in question_lower for m in pattern.finditer(sentence))
+
+
+def answer_type_evidence(kind: str | None, question: str, sentences: list[str]) -> np.ndarray:
+    """1.0 for sentences holding something of the expected kind that the question lacks."""
+    if kind is None:
+        return np.zeros(len(sentences), dtype=np.float32)
+    pattern = {"number": _NUMBER, "date": _YEAR_OR_DATE, "name": _NAME}[kind]
+    ql = question.lower()
+    return np.array([_has_new(pattern, s, ql) for s in sentences], dtype=np.float32)
+
+
+def lexical_overlap(
+    question_terms: list[str], sentences: list[str], idf: dict[str, float]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Word overlap of each sentence with the question: two float (n,) arrays in [0, 1].
+
+    global: share of the question's idf mass (rarity across the archive) in the sentence.
+    local: the same with each term also weighted by its rarity within the post. The words that
+    name the post's topic are in most of its sentences and in the question too; the words
+    that pick out *the* sentence ("funded", "1,800") are rare within the post.
+    """
+    q = sorted(set(question_terms))
+    n = len(sentences)
+    if not q or n == 0:
+        return np.zeros(n, np.float32), np.zeros(n, np.float32)
+    has = np.array(
+        [[t in terms for t in q] for terms in (set(analyze(x)) for x in sentences)],
+        dtype=np.float32,
+    )
+    w = np.array([idf.get(t, 0.0) for t in q], dtype=np.float32)
+    df = has.sum(axis=0)
+    w_local = w * np.log1p(n / np.maximum(df, 1)) * (df > 0)
+    total, total_local = w.sum(), w_local.sum()
+    glob = has @ w / total if total > 0 else np.zeros(n, np.float32)
+    local = has @ w_local / total_local if total_local > 0 else np.zeros(n, np.float32)
+    return glob.astype(np.float32), local.astype(np.float32)
+
+
+def query_idf(data: IndexData, terms: list[str]) -> dict[str, float]:
+    present = [t for t in set(terms) if t in data.lexical.vocab]
+    if not present:
+        return {}
+    ids = np.array([data.lexical.vocab[t] for t in present])
+    return dict(zip(present, data.lexical.idf(ids).tolist(), strict=True))
+
+
+def score_sentences(
+    data: IndexData,
+    hit: Hit,
+    qvec: np.ndarray,
+    question: str,
+    q_terms: list[str],
+    idf: dict[str, float],
+    s: QuoteSettings,
+) -> Scored:
+    p = hit.post_index
+    rows = np.arange(data.post_sent[p], data.post_sent[p + 1])
+    text = data.posts[p].text
+    sentences = [text[a:b] for a, b in zip(data.sent_start[rows], data.sent_end[rows], strict=True)]
+    sims = np.asarray(data.sentence_vectors[rows]) @ qvec
+    lex, local = lexical_overlap(q_terms, sentences, idf)
+    c = hit.chunk_index
+    in_chunk = (rows >= data.chunk_sent_start[c]) & (rows < data.chunk_sent_end[c])
+    typed = answer_type_evidence(expected_answer(question), question, sentences)
+    scores = (
+        s.w_dense * sims
+        + s.w_lexical * lex
+        + s.w_local * local
+        + s.w_in_chunk * in_chunk
+        + s.w_answer_type * typed
+    )
+    return Scored(rows, scores.astype(np.float32), sims, lex, int(np.argmax(scores)))
+
+
+def choose_sentences(data: IndexData, sc: Scored, s: QuoteSettings) -> list[int]:
+    """Positions (into sc.rows, ascending) of the sentences to quote; the best is always in."""
+    lengths = data.sent_end[sc.rows] - data.sent_start[sc.rows]
+    text = data.posts[int(data.sent_post[sc.rows[0]])].text
+    words = [len(text[a:b].split()) for a, b in zip(data.sent_start[sc.rows], data.sent_end[sc.rows], strict=True)]
+    chosen, chars = [sc.best], int(lengths[sc.best])
+    floor = s.min_ratio * float(sc.scores[sc.best])
+    for i in np.argsort(-sc.scores, kind="stable"):
+        if len(chosen) >= s.max_sentences or sc.scores[i] < floor:
+            break
+        if i != sc.best and chars + int(lengths[i]) <= s.max_chars and words[i] >= s.min_words:
+            chosen.append(int(i))
+            chars += int(lengths[i])
+    return sorted(chosen)
+
+
+def _parts(data: IndexData, sc: Scored, chosen: list[int]) -> list[tuple[int, int]]:
+    """Character spans of runs of adjacent chosen sentences."""
+    spans: list[tuple[int, int]] = []
+    prev = None
+    for i in chosen:
+        r = sc.rows[i]
+        start, end = int(data.sent_start[r]), int(data.sent_end[r])
+        if prev is not None and i == prev + 1:
+            spans[-1] = (spans[-1][0], end)
+        else:
+            spans.append((start, end))
+        prev = i
+    return spans
+
+
+_OPENS_SENTENCE = re.compile(r"[.!?…:;\"'”’)\]]\s*$")
+_CLOSES_SENTENCE = re.compile(r"[.!?…:\"'”’)\]]$")
+
+
+def make_quote(data: IndexData, hit: Hit, sc: Scored, chosen: list[int], score: float) -> Quote:
+    post = data.posts[hit.post_index]
+    text = post.text
+    spans = _parts(data, sc, chosen)
+    shown = []
+    for k, (start, end) in enumerate(spans):
+        body = text[start:end]
+        before = text[:start]
+        # A part that starts or ends inside a sentence (a sentence cut for length) says so.
+        opens = not before.strip() or before.endswith("\n") or _OPENS_SENTENCE.search(before)
+        closes = _CLOSES_SENTENCE.search(body) or end >= len(text.rstrip())
+        lead = "" if opens or k > 0 else ELLIPSIS
+        shown.append(f"{lead}{body}{'' if closes else ELLIPSIS}")
+    joined = shown[0]
+    for part in shown[1:]:
+        joined = joined + (" " if joined.endswith(ELLIPSIS) else f" {ELLIPSIS} ") + part
+    return Quote(
+        post_id=post.id,
+        title=post.title,
+        date=post.date,
+        url=post.url,
+        link=fragment_link(post.url, [text[a:b] for a, b in spans]),
+        text=joined,
+        spans=tuple(spans),
+        score=round(float(score), 4),
+        labels=post.labels,
+    )
+
+
+def _fragment_part(text: str) -> str:
+    # Text fragments reserve '-', ',' and '&'; everything outside unreserved characters is
+    # percent-encoded.
+    return percent(text, safe="").replace("-", "%2D")
+
+
+def fragment_link(url: str, parts: list[str], words: int = 4) -> str:
+    """``url#:~:text=…&text=…``: a browser scrolls to the quoted parts and highlights them.
+
+    One ``text=`` directive per part: short parts are matched whole, longer ones by their
+    first and last few words (``text=start,end``). A match cannot cross a block of the page,
+    so each part is cut to its first paragraph.
+    """
+    directives = []
+    for quoted in parts:
+        tokens = quoted.split("\n")[0].split()
+        if not tokens:
+            continue
+        if len(tokens) <= 2 * words:
+            directives.append(f"text={_fragment_part(' '.join(tokens))}")
+        else:
+            directives.append(
+                f"text={_fragment_part(' '.join(tokens[:words]))},"
+                f"{_fragment_part(' '.join(tokens[-words:]))}"
+            )
+    base = url.split("#", 1)[0]
+    return f"{base}#:~:{'&'.join(directives)}" if directives else base

@@ -1,0 +1,336 @@
+"""Corpus → index build: full, or incremental (re-embed only what changed).
+
+Both paths assemble rows in corpus order, so an update yields the same arrays a full build of
+the same corpus would (vectors of unchanged posts are reused, not recomputed).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import hashlib
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+import tipbot
+from tipbot.chunk import Segmented, embed_text, enforce_model_limit, segment
+from tipbot.config import Config
+from tipbot.embed import Embedder
+from tipbot.errors import CorpusError, IndexError_, IndexMismatch
+from tipbot.index import dense, store
+from tipbot.lexical import analyze, count_matrix, stack
+from tipbot.parse import CorpusRead, corpus_files, read_corpus
+from tipbot.textutil import content_hash
+from tipbot.tokens import encoding
+from tipbot.types import Post, ReadIssue
+
+Progress = Callable[[str, int, int], None]  # (stage, done so far, total)
+
+
+@dataclass(frozen=True)
+class BuildReport:
+    build_dir: Path
+    posts: int
+    chunks: int
+    sentences: int
+    embedded_chunks: int  # chunks that went through the model this time
+    reused_posts: int
+    seconds: float
+    issues: tuple[ReadIssue, ...]
+
+
+def file_stamps(cfg: Config) -> dict[str, dict]:
+    """Size, mtime and sha256 of every corpus file: what 'stale' is judged against."""
+    stamps = {}
+    for path in corpus_files(cfg.corpus.paths):
+        st = path.stat()
+        stamps[str(path.resolve())] = {
+            "size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": _sha256(path),
+        }  # fmt: skip
+    return stamps
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def corpus_changed(cfg: Config, manifest: dict) -> bool:
+    """True when the corpus files differ from those the index was built from.
+
+    Cheap on the common path: a file whose size and mtime match is not hashed again.
+    """
+    old = manifest.get("corpus_files", {})
+    paths = corpus_files(cfg.corpus.paths)
+    if {str(p.resolve()) for p in paths} != set(old):
+        return True
+    for p in paths:
+        entry = old[str(p.resolve())]
+        st = p.stat()
+        if st.st_size != entry["size"]:
+            return True
+        if st.st_mtime_ns != entry["mtime_ns"] and _sha256(p) != entry["sha256"]:
+            return True
+    return False
+
+
+def settings(cfg: Config, embedder_name: str) -> dict:
+    """The settings an index is only valid for: a change in any of them needs a full build."""
+    return {
+        "model": embedder_name,
+        "tokenizer": cfg.chunking.tokenizer,
+        "max_tokens": cfg.chunking.max_tokens,
+        "overlap_tokens": cfg.chunking.overlap_tokens,
+    }
+
+
+def check_settings(cfg: Config, manifest: dict, embedder_name: str) -> None:
+    want = settings(cfg, embedder_name)
+    have = {k: manifest.get(k) for k in want}
+    diff = [
+        f"{k}: index has {have[k]!r}, config says {want[k]!r}" for k in want if have[k] != want[k]
+    ]
+    if diff:
+        raise IndexMismatch(
+            f"the index was built with other settings ({'; '.join(diff)}): run `tipbot index build`"
+        )
+
+
+def _read(cfg: Config, strict: bool) -> CorpusRead:
+    read = read_corpus(cfg.corpus.paths, cfg.corpus.base_url)
+    if not read.posts:
+        where = ", ".join(str(p) for p in cfg.corpus.paths)
+        raise CorpusError(
+            f"no posts found in {where} ({len(read.files)} files, {len(read.issues)} problems): "
+            "put the archive there or set [corpus] paths in the config"
+        )
+    if strict and read.issues:
+        raise CorpusError(
+            f"{len(read.issues)} problems in the corpus and --strict is set; first: {read.issues[0]}"
+        )
+    return read
+
+
+def _segment_all(cfg: Config, posts: Sequence[Post], embedder: Embedder) -> list[Segmented]:
+    enc = encoding(cfg.chunking.tokenizer)
+    segs = [segment(p, enc, cfg.chunking.max_tokens, cfg.chunking.overlap_tokens) for p in posts]
+    return enforce_model_limit(segs, embedder.count_pieces, embedder.max_pieces)
+
+
+def _embed(
+    segs: Sequence[Segmented], embedder: Embedder, progress: Progress | None
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Chunk and sentence vectors per post, in one length-sorted pass over all texts."""
+    chunk_texts = [embed_text(s.post, c) for s in segs for c in s.chunks]
+    sent_texts = [s.post.text[x.start : x.end] for s in segs for x in s.sentences]
+    texts = chunk_texts + sent_texts
+    done = 0
+
+    def tick(n: int) -> None:
+        nonlocal done
+        done += n
+        if progress:
+            progress("embedding", done, len(texts))
+
+    if progress:
+        progress("embedding", 0, len(texts))
+    vectors = embedder.encode(texts, progress=tick)
+    chunk_vecs, sent_vecs = vectors[: len(chunk_texts)], vectors[len(chunk_texts) :]
+    per_chunk, per_sent, ci, si = [], [], 0, 0
+    for s in segs:
+        per_chunk.append(chunk_vecs[ci : ci + len(s.chunks)])
+        per_sent.append(sent_vecs[si : si + len(s.sentences)])
+        ci += len(s.chunks)
+        si += len(s.sentences)
+    return per_chunk, per_sent
+
+
+@dataclass
+class _PostRows:
+    """Everything the index holds about one post, ready to be stacked."""
+
+    post: Post
+    fingerprint: str
+    chunk_start: np.ndarray
+    chunk_end: np.ndarray
+    chunk_sent_start: np.ndarray  # relative to the post's first sentence
+    chunk_sent_end: np.ndarray
+    sent_start: np.ndarray
+    sent_end: np.ndarray
+    chunk_vectors: np.ndarray
+    sentence_vectors: np.ndarray
+    counts: object  # scipy CSR rows against the vocab
+
+
+def _rows_from_segment(
+    seg: Segmented, cv: np.ndarray, sv: np.ndarray, vocab: dict[str, int]
+) -> tuple[_PostRows, dict[str, int]]:
+    chunks, sents = seg.chunks, seg.sentences
+    counts, vocab = count_matrix([analyze(embed_text(seg.post, c)) for c in chunks], vocab)
+    rows = _PostRows(
+        post=seg.post,
+        fingerprint=seg.post.fingerprint,
+        chunk_start=np.array([c.start for c in chunks], np.int32),
+        chunk_end=np.array([c.end for c in chunks], np.int32),
+        chunk_sent_start=np.array([c.sentence_start for c in chunks], np.int32),
+        chunk_sent_end=np.array([c.sentence_end for c in chunks], np.int32),
+        sent_start=np.array([s.start for s in sents], np.int32),
+        sent_end=np.array([s.end for s in sents], np.int32),
+        chunk_vectors=cv,
+        sentence_vectors=sv,
+        counts=counts,
+    )
+    return rows, vocab
+
+
+def _rows_from_index(old: store.IndexData, i: int) -> _PostRows:
+    c = np.flatnonzero(old.chunk_post == i)
+    s0, s1 = int(old.post_sent[i]), int(old.post_sent[i + 1])
+    return _PostRows(
+        post=old.posts[i],
+        fingerprint=old.posts[i].fingerprint,
+        chunk_start=old.chunk_start[c],
+        chunk_end=old.chunk_end[c],
+        chunk_sent_start=old.chunk_sent_start[c] - s0,
+        chunk_sent_end=old.chunk_sent_end[c] - s0,
+        sent_start=old.sent_start[s0:s1],
+        sent_end=old.sent_end[s0:s1],
+        chunk_vectors=np.asarray(old.chunk_vectors[c]),
+        sentence_vectors=np.asarray(old.sentence_vectors[s0:s1]),
+        counts=old.lexical.counts[c].tocsr(),
+    )
+
+
+def _assemble(
+    rows: Sequence[_PostRows], vocab: dict[str, int], dim: int, manifest: dict, kind: str
+) -> store.IndexData:
+    n_chunks = [len(r.chunk_start) for r in rows]
+    n_sents = [len(r.sent_start) for r in rows]
+    post_sent = np.concatenate([[0], np.cumsum(n_sents)]).astype(np.int32)
+    sent_offset = np.repeat(post_sent[:-1], n_chunks)
+    epoch = dt.date(1970, 1, 1)
+    vectors = (
+        np.concatenate([r.chunk_vectors for r in rows]).astype(np.float32)
+        if rows else np.zeros((0, dim), np.float32)
+    )  # fmt: skip
+    kind = dense.choose_kind(kind, len(vectors), manifest["exact_up_to"])
+    manifest = {**manifest, "index_kind": kind, "posts": len(rows), "chunks": int(sum(n_chunks)),
+                "sentences": int(sum(n_sents))}  # fmt: skip
+    lengths = [np.asarray(r.counts.sum(axis=1)).ravel().astype(np.float32) for r in rows]
+    return store.IndexData(
+        manifest=manifest,
+        posts=tuple(r.post for r in rows),
+        chunk_post=np.repeat(np.arange(len(rows), dtype=np.int32), n_chunks),
+        chunk_start=np.concatenate([r.chunk_start for r in rows]).astype(np.int32),
+        chunk_end=np.concatenate([r.chunk_end for r in rows]).astype(np.int32),
+        chunk_sent_start=(np.concatenate([r.chunk_sent_start for r in rows]) + sent_offset).astype(
+            np.int32
+        ),
+        chunk_sent_end=(np.concatenate([r.chunk_sent_end for r in rows]) + sent_offset).astype(
+            np.int32
+        ),
+        sent_post=np.repeat(np.arange(len(rows), dtype=np.int32), n_sents),
+        sent_start=np.concatenate([r.sent_start for r in rows]).astype(np.int32),
+        sent_end=np.concatenate([r.sent_end for r in rows]).astype(np.int32),
+        post_sent=post_sent,
+        post_days=np.array(
+            [(r.post.date - epoch).days if r.post.date else store.NO_DATE for r in rows], np.int32
+        ),
+        chunk_vectors=vectors,
+        sentence_vectors=np.concatenate([r.sentence_vectors for r in rows]).astype(np.float32),
+        dense=dense.build(vectors, kind),
+        lexical=stack([(r.counts, ln) for r, ln in zip(rows, lengths, strict=True)], vocab),
+    )
+
+
+def _manifest(cfg: Config, embedder: Embedder, read: CorpusRead) -> dict:
+    return {
+        "format": store.FORMAT,
+        "build_id": store.new_build_id(),
+        "tipbot_version": tipbot.__version__,
+        **settings(cfg, embedder.name),
+        "dim": embedder.dim,
+        "max_pieces": embedder.max_pieces,
+        "exact_up_to": cfg.index.exact_up_to,
+        "requested_kind": cfg.index.kind,
+        "corpus_fingerprint": content_hash(*sorted(p.fingerprint for p in read.posts)),
+        "corpus_files": file_stamps(cfg),
+        "read_issues": len(read.issues),
+        "built_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+    }
+
+
+def build_index(
+    cfg: Config,
+    embedder: Embedder,
+    progress: Progress | None = None,
+    *,
+    incremental: bool = False,
+    strict: bool = False,
+    wait: bool = False,
+) -> BuildReport:
+    """Build (or, with ``incremental``, update) the index in ``cfg.index.dir`` and publish it."""
+    t0 = time.perf_counter()
+    root = cfg.index.dir
+    with store.build_lock(root, wait=wait):
+        read = _read(cfg, strict)
+        old = None
+        if incremental:
+            try:
+                old = store.load_current(root)
+                check_settings(cfg, old.manifest, embedder.name)
+            except IndexError_:
+                old = None  # nothing usable to reuse: a full build
+        reusable = {}
+        if old is not None:
+            reusable = {p.id: i for i, p in enumerate(old.posts)}
+        todo = [
+            p
+            for p in read.posts
+            if p.id not in reusable or old.posts[reusable[p.id]].fingerprint != p.fingerprint
+        ]
+        if progress:
+            progress("chunking", 0, len(todo))
+        segs = _segment_all(cfg, todo, embedder)
+        if progress:
+            progress("chunking", len(todo), len(todo))
+        chunk_vecs, sent_vecs = _embed(segs, embedder, progress)
+        fresh = {
+            s.post.id: (s, cv, sv) for s, cv, sv in zip(segs, chunk_vecs, sent_vecs, strict=True)
+        }
+        vocab: dict[str, int] = dict(old.lexical.vocab) if old is not None else {}
+        rows = []
+        for post in read.posts:
+            if post.id in fresh:
+                r, vocab = _rows_from_segment(*fresh[post.id], vocab)
+            else:
+                r = _rows_from_index(old, reusable[post.id])
+            rows.append(r)
+        data = _assemble(rows, vocab, embedder.dim, _manifest(cfg, embedder, read), cfg.index.kind)
+        if progress:
+            progress("writing", 0, 1)
+        seconds = time.perf_counter() - t0
+        data = dataclasses.replace(
+            data, manifest={**data.manifest, "build_seconds": round(seconds, 2)}
+        )
+        build_dir = store.write_build(data, root)
+        store.publish(root, build_dir)
+        if progress:
+            progress("writing", 1, 1)
+    return BuildReport(
+        build_dir=build_dir,
+        posts=len(rows),
+        chunks=int(data.manifest["chunks"]),
+        sentences=int(data.manifest["sentences"]),
+        embedded_chunks=sum(len(s.chunks) for s in segs),
+        reused_posts=len(read.posts) - len(todo),
+        seconds=time.perf_counter() - t0,
+        issues=read.issues,
+    )

@@ -1,0 +1,130 @@
+"""BM25 over chunks, on a sparse term-count matrix.
+
+The index stores raw term counts (chunks × terms, CSC) and chunk lengths, not BM25 weights:
+weights depend on corpus-wide statistics (document frequency, average length), so storing
+counts lets ``index update`` append and drop rows without recomputing every weight, and a query
+computes weights for its own few terms only — one vectorised pass over their postings.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+import Stemmer
+
+K1 = 1.2  # term-frequency saturation
+B = 0.75  # length normalisation
+
+_STOPWORDS = frozenset(
+    """
+    a an and are as at be been but by can could did do does for from had has have how i if in
+    into is it its me my of on or our she should so than that the their them then there these
+    they this those to was we were what when where which who whom why will with would you your
+    he his her him about after also any because before being both each few more most other
+    some such only own same too very just over under again further once here all am were not
+    no nor tell know say said
+    """.split()
+)
+# Words, numbers with separators ("300,000", "2.4"), dotted names ("AU.COMMIT", "UN.GIFT").
+_TOKEN = re.compile(r"[^\W_]+(?:[.,'’\-][^\W_]+)*")
+_SPLIT = re.compile(r"[.,'’\-]")
+_stemmer = Stemmer.Stemmer("english")
+
+
+def analyze(text: str) -> list[str]:
+    """Text → index terms: lowercased, stopwords dropped, stemmed.
+
+    A token with inner punctuation also yields its joined form and its parts, so "$300,000"
+    matches "300,000" and "300000", and "UN-OSCE" matches "UN OSCE".
+    """
+    terms: list[str] = []
+    for tok in _TOKEN.findall(text.lower()):
+        if _SPLIT.search(tok):
+            parts = [p for p in _SPLIT.split(tok) if p]
+            terms.append("".join(parts))
+            terms.extend(p for p in parts if p not in _STOPWORDS and len(parts) > 1)
+        elif tok not in _STOPWORDS:
+            terms.append(tok)
+    return _stemmer.stemWords(terms)
+
+
+@dataclass(frozen=True)
+class LexicalIndex:
+    counts: sp.csc_matrix  # (n_chunks, n_terms) int32 term counts
+    lengths: np.ndarray  # (n_chunks,) float32 terms per chunk
+    vocab: dict[str, int]
+
+    @property
+    def n_docs(self) -> int:
+        return self.counts.shape[0]
+
+    def term_ids(self, terms: Iterable[str]) -> np.ndarray:
+        return np.array(sorted({self.vocab[t] for t in terms if t in self.vocab}), dtype=np.int64)
+
+    def idf(self, term_ids: np.ndarray) -> np.ndarray:
+        df = np.diff(self.counts.indptr)[term_ids].astype(np.float64)
+        return np.log1p((self.n_docs - df + 0.5) / (df + 0.5))
+
+    def scores(self, query: str) -> np.ndarray:
+        """BM25 score of every chunk for ``query``: float32 (n_chunks,), 0 where no term matches."""
+        ids = self.term_ids(analyze(query))
+        out = np.zeros(self.n_docs, dtype=np.float32)
+        if ids.size == 0 or self.n_docs == 0:
+            return out
+        indptr = self.counts.indptr
+        starts, ends = indptr[ids], indptr[ids + 1]
+        lens = ends - starts
+        # Postings of all query terms, concatenated: rows, counts, and each posting's term idf.
+        take = np.concatenate([np.arange(s, e) for s, e in zip(starts, ends, strict=True)])
+        rows = self.counts.indices[take]
+        tf = self.counts.data[take].astype(np.float32)
+        idf = np.repeat(self.idf(ids), lens).astype(np.float32)
+        avgdl = max(float(self.lengths.mean()), 1.0)
+        norm = K1 * (1 - B + B * self.lengths[rows] / avgdl)
+        np.add.at(out, rows, idf * tf * (K1 + 1) / (tf + norm))
+        return out
+
+
+def count_matrix(
+    docs: Sequence[list[str]], vocab: dict[str, int] | None = None
+) -> tuple[sp.csr_matrix, dict[str, int]]:
+    """Analyzed docs → (term counts CSR (n_docs, n_terms), vocab). ``vocab`` is extended."""
+    vocab = dict(vocab or {})
+    rows, cols = [], []
+    for i, terms in enumerate(docs):
+        for t in terms:
+            j = vocab.get(t)
+            if j is None:
+                j = vocab[t] = len(vocab)
+            rows.append(i)
+            cols.append(j)
+    data = np.ones(len(rows), dtype=np.int32)
+    m = sp.csr_matrix((data, (rows, cols)), shape=(len(docs), len(vocab)), dtype=np.int32)
+    m.sum_duplicates()
+    return m, vocab
+
+
+def build(docs: Sequence[str]) -> LexicalIndex:
+    analyzed = [analyze(d) for d in docs]
+    counts, vocab = count_matrix(analyzed)
+    lengths = np.array([len(a) for a in analyzed], dtype=np.float32)
+    return LexicalIndex(counts.tocsc(), lengths, vocab)
+
+
+def stack(parts: Sequence[tuple[sp.csr_matrix, np.ndarray]], vocab: dict[str, int]) -> LexicalIndex:
+    """Join row blocks (each counted against a prefix of ``vocab``) into one index."""
+    n_terms = len(vocab)
+    blocks = [
+        sp.csr_matrix((m.data, m.indices, m.indptr), shape=(m.shape[0], n_terms)) for m, _ in parts
+    ]
+    counts = (
+        sp.vstack(blocks, format="csc", dtype=np.int32)
+        if blocks
+        else sp.csc_matrix((0, n_terms), dtype=np.int32)
+    )
+    lengths = np.concatenate([ln for _, ln in parts]) if parts else np.zeros(0, np.float32)
+    return LexicalIndex(counts, lengths.astype(np.float32), vocab)

@@ -1,0 +1,40 @@
+"""Answer → the JSON shape `tipbot ask --json` prints (a contract other tools rely on).
+
+{"question": str, "answered": bool,
+ "results": [{"post_id", "title", "date": "YYYY-MM-DD" | null, "url", "link", "quote",
+              "score", "labels"}],
+ "message"?: str, "closest"?: [...same as results], "note"?: str}
+"""
+
+from __future__ import annotations
+
+from tipbot.types import Answer, Quote
+
+NOTHING = "The archive has nothing that answers this."
+
+
+def quote_dict(q: Quote) -> dict:
+    return {
+        "post_id": q.post_id,
+        "title": q.title,
+        "date": q.date.isoformat() if q.date else None,
+        "url": q.url,
+        "link": q.link,
+        "quote": q.text,
+        "score": q.score,
+        "labels": list(q.labels),
+    }
+
+
+def answer_dict(answer: Answer) -> dict:
+    out: dict = {
+        "question": answer.question,
+        "answered": answer.answered,
+        "results": [quote_dict(q) for q in answer.results],
+    }
+    if not answer.answered:
+        out["message"] = NOTHING
+        out["closest"] = [quote_dict(q) for q in answer.closest]
+    if answer.note:
+        out["note"] = answer.note
+    return out

@@ -1,0 +1,172 @@
+"""Question → the best posts: dense (FAISS) and lexical (BM25) candidates, fused, one per post.
+
+Everything on this path is array work over candidate sets; no Python loop touches every chunk.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from enum import StrEnum
+
+import faiss
+import numpy as np
+
+from tipbot.index import dense
+from tipbot.index.store import NO_DATE, IndexData
+from tipbot.types import Hit
+
+
+class Mode(StrEnum):
+    """Which retrieval signals rank the posts. ``hybrid`` is what ``ask`` uses."""
+
+    LEXICAL = "lexical"
+    DENSE = "dense"
+    HYBRID = "hybrid"
+
+    @classmethod
+    def parse(cls, value: str) -> Mode:
+        try:
+            return cls(value)
+        except ValueError:
+            raise ValueError(
+                f"unknown retrieval mode {value!r}: use one of {', '.join(m.value for m in cls)}"
+            ) from None
+
+
+@dataclass(frozen=True)
+class Filters:
+    since: dt.date | None = None
+    until: dt.date | None = None
+    label: str | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.since is not None or self.until is not None or bool(self.label)
+
+    def post_mask(self, data: IndexData) -> np.ndarray:
+        """bool (posts,): posts that pass. Undated posts fail any date bound."""
+        mask = np.ones(len(data.posts), dtype=bool)
+        epoch = dt.date(1970, 1, 1)
+        if self.since is not None:
+            mask &= data.post_days >= (self.since - epoch).days
+        if self.until is not None:
+            mask &= (data.post_days <= (self.until - epoch).days) & (data.post_days != NO_DATE)
+        if self.label:
+            want = self.label.casefold()
+            mask &= np.array([any(lb.casefold() == want for lb in p.labels) for p in data.posts])
+        return mask
+
+
+def _top(scores: np.ndarray, n: int) -> np.ndarray:
+    """Indices of the ``n`` largest scores, best first (argpartition, then sort the survivors)."""
+    n = min(n, scores.size)
+    if n <= 0:
+        return np.zeros(0, dtype=np.int64)
+    part = np.argpartition(-scores, n - 1)[:n]
+    return part[np.argsort(-scores[part], kind="stable")]
+
+
+def dense_candidates(
+    data: IndexData, qvec: np.ndarray, n: int, chunk_mask: np.ndarray | None
+) -> np.ndarray:
+    """Chunk rows nearest the question, best first."""
+    if chunk_mask is None:
+        _, ids = dense.search(data.dense, qvec, n)
+        return ids
+    allowed = np.flatnonzero(chunk_mask)
+    if allowed.size == 0:
+        return allowed.astype(np.int64)
+    bitmap = np.packbits(chunk_mask, bitorder="little")
+    params = faiss.SearchParameters(
+        sel=faiss.IDSelectorBitmap(len(chunk_mask), faiss.swig_ptr(bitmap))
+    )
+    k = min(n, allowed.size)
+    _, ids = data.dense.search(qvec.reshape(1, -1), k, params=params)
+    return ids[0][ids[0] >= 0]
+
+
+def lexical_candidates(scores: np.ndarray, n: int, chunk_mask: np.ndarray | None) -> np.ndarray:
+    masked = scores if chunk_mask is None else np.where(chunk_mask, scores, 0.0)
+    top = _top(masked, n)
+    return top[masked[top] > 0]
+
+
+def _rank_of(candidates: np.ndarray, size: int) -> np.ndarray:
+    """Rank (0 = best) of each row in ``candidates``; rows not in it get a huge rank."""
+    rank = np.full(size, np.iinfo(np.int32).max, dtype=np.int64)
+    rank[candidates] = np.arange(candidates.size)
+    return rank
+
+
+def search(
+    data: IndexData,
+    qvec: np.ndarray,
+    question: str,
+    k: int,
+    *,
+    candidates: int = 100,
+    mode: Mode = Mode.HYBRID,
+    fusion: str = "rrf",
+    rrf_k: int = 60,
+    dense_weight: float = 0.5,
+    filters: Filters | None = None,
+    lexical_scores: np.ndarray | None = None,
+) -> list[Hit]:
+    """The ``k`` best posts for a question, each with its best chunk, best first.
+
+    ``qvec``: float32 (dim,) unit vector of the question.
+    """
+    n_chunks = len(data.chunk_post)
+    if n_chunks == 0:
+        return []
+    chunk_mask = None
+    if filters is not None and filters.active:
+        chunk_mask = filters.post_mask(data)[data.chunk_post]
+        if not chunk_mask.any():
+            return []
+    bm25 = data.lexical.scores(question) if lexical_scores is None else lexical_scores
+    dense_ids = (
+        dense_candidates(data, qvec, candidates, chunk_mask)
+        if mode != Mode.LEXICAL
+        else np.zeros(0, np.int64)
+    )
+    lex_ids = (
+        lexical_candidates(bm25, candidates, chunk_mask)
+        if mode != Mode.DENSE
+        else np.zeros(0, np.int64)
+    )
+    pool = np.union1d(dense_ids, lex_ids)
+    if pool.size == 0:
+        return []
+    cos = np.asarray(data.chunk_vectors[pool]) @ qvec
+    if mode == Mode.DENSE:
+        fused = cos
+    elif mode == Mode.LEXICAL:
+        fused = bm25[pool]
+    elif fusion == "rrf":
+        # Reciprocal rank fusion (Cormack et al. 2009): 1 / (rrf_k + rank) summed over the
+        # rankings; rrf_k = 60 damps the weight of the very top ranks, as in the paper.
+        rd = _rank_of(dense_ids, n_chunks)[pool]
+        rl = _rank_of(lex_ids, n_chunks)[pool]
+        fused = np.where(rd < n_chunks, 1.0 / (rrf_k + rd + 1), 0.0) + np.where(
+            rl < n_chunks, 1.0 / (rrf_k + rl + 1), 0.0
+        )
+    else:
+        top_bm25 = float(bm25[pool].max()) or 1.0
+        fused = dense_weight * cos + (1 - dense_weight) * bm25[pool] / top_bm25
+    # One hit per post: its best chunk. Sort by fused score, keep each post's first row.
+    order = np.argsort(-fused, kind="stable")
+    posts = data.chunk_post[pool[order]]
+    _, first = np.unique(posts, return_index=True)
+    best = order[np.sort(first)][:k]
+    return [
+        Hit(
+            post_index=int(data.chunk_post[pool[i]]),
+            chunk_index=int(pool[i]),
+            score=float(fused[i]),
+            dense=float(cos[i]),
+            lexical=float(bm25[pool[i]]),
+        )
+        for i in best
+    ]
