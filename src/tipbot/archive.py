@@ -14,10 +14,10 @@ import re
 import threading
 import unicodedata
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import numpy as np
 
+from tipbot import abstain as abstention
 from tipbot import extract, retrieve
 from tipbot.config import Config
 from tipbot.embed import Embedder
@@ -28,19 +28,6 @@ from tipbot.index.store import current_build_name
 from tipbot.lexical import analyze
 from tipbot.tokens import encoding
 from tipbot.types import Answer, Hit
-
-
-@dataclass(frozen=True)
-class Features:
-    """What abstention looks at for the top result."""
-
-    dense: float  # cosine of the best sentence
-    lexical: float  # share of the question's idf mass in the best sentence
-    chunk_dense: float  # cosine of the best chunk
-
-    @property
-    def relevance(self) -> float:
-        return max(self.dense, self.chunk_dense) + 0.25 * self.lexical
 
 
 class Archive:
@@ -167,11 +154,19 @@ class Archive:
             raise QuestionError(f"the number of results must be at least 1, got {k}")
         qvec = self.embedder.encode_one(text)
         hits = self.search(data, qvec, text, k, mode, retrieve.Filters(since, until, label))
-        quotes, feats = self.quote(data, hits, qvec, text)
-        answered = bool(quotes) and (not abstain or feats[0].relevance >= self.cfg.answer.min_score)
-        if answered:
-            return Answer(question, True, tuple(quotes), note=note)
-        return Answer(question, False, (), closest=tuple(quotes), note=note)
+        quotes, evidence = self.quote(data, hits, qvec, text)
+        if not quotes:
+            return Answer(question, False, (), note=note)
+        if abstain:
+            a = self.cfg.answer
+            missing = abstention.unknown_names(text, data.lexical)
+            answered, why = abstention.decide(
+                evidence[0], missing, a.min_score, a.unknown_name_min_score
+            )
+            if not answered:
+                note = "; ".join(x for x in (note, why) if x)
+                return Answer(question, False, (), closest=tuple(quotes), note=note)
+        return Answer(question, True, tuple(quotes), note=note)
 
     def search(
         self,
@@ -196,7 +191,9 @@ class Archive:
             sc = extract.score_sentences(data, hit, qvec, text, terms, idf, self.quote_settings)
             chosen = extract.choose_sentences(data, sc, self.quote_settings)
             quotes.append(extract.make_quote(data, hit, sc, chosen, hit.score))
-            feats.append(Features(float(sc.dense[sc.best]), float(sc.lexical[sc.best]), hit.dense))
+            feats.append(
+                abstention.Evidence(float(sc.dense[sc.best]), float(sc.lexical[sc.best]), hit.dense)
+            )
         return quotes, feats
 
     def with_settings(self, **sections: dict) -> Archive:

@@ -64,7 +64,9 @@ class RetrievalConfig:
 @dataclass(frozen=True)
 class AnswerConfig:
     # Below this relevance the archive is taken to have no answer (calibrated on tests/data).
-    min_score: float = 0.35
+    min_score: float = 0.40
+    # A question naming something the archive never mentions ("Brazil", "2015") needs this.
+    unknown_name_min_score: float = 0.90
     max_sentences: int = 3
     max_quote_chars: int = 400
     # Questions longer than this many tokens are shortened: bounded work for any input.

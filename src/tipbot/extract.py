@@ -168,7 +168,10 @@ def choose_sentences(data: IndexData, sc: Scored, s: QuoteSettings) -> list[int]
     """Positions (into sc.rows, ascending) of the sentences to quote; the best is always in."""
     lengths = data.sent_end[sc.rows] - data.sent_start[sc.rows]
     text = data.posts[int(data.sent_post[sc.rows[0]])].text
-    words = [len(text[a:b].split()) for a, b in zip(data.sent_start[sc.rows], data.sent_end[sc.rows], strict=True)]
+    words = [
+        len(text[a:b].split())
+        for a, b in zip(data.sent_start[sc.rows], data.sent_end[sc.rows], strict=True)
+    ]
     chosen, chars = [sc.best], int(lengths[sc.best])
     floor = s.min_ratio * float(sc.scores[sc.best])
     for i in np.argsort(-sc.scores, kind="stable"):
