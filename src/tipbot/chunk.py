@@ -33,27 +33,39 @@ def embed_text(post: Post, chunk: Chunk) -> str:
     return f"{post.title}\n{post.text[chunk.start : chunk.end]}"
 
 
+def _chars_in(enc: tiktoken.Encoding, tokens: list[int], next_token: int) -> int:
+    """Whole characters covered by ``tokens`` (a character split with the next token is out)."""
+    data = b"".join(enc.decode_tokens_bytes(tokens))
+    chars = sum(1 for c in data if not 0x80 <= c < 0xC0)  # UTF-8 lead bytes
+    first_next = enc.decode_single_token_bytes(next_token)[0]
+    return chars - (1 if 0x80 <= first_next < 0xC0 else 0)
+
+
 def _cut_by_tokens(
     text: str, s: Sentence, enc: tiktoken.Encoding, max_tokens: int
 ) -> list[Sentence]:
-    """Pieces of an over-long sentence, each at most ``max_tokens`` tokens, cut between tokens."""
-    tokens = enc.encode_ordinary(text[s.start : s.end])
-    pieces = []
-    for i in range(0, len(tokens), max_tokens):
-        part = enc.decode_bytes(tokens[i : i + max_tokens])
-        # A cut can fall inside a multi-byte character; offsets are counted on whole characters.
-        pieces.append(len(part.decode("utf-8", errors="ignore")))
+    """Pieces of an over-long sentence, each at most ``max_tokens`` tokens when encoded alone.
+
+    Cuts fall where the ``max_tokens``-th token starts (a character boundary, even when a token
+    splits a character); a piece that re-encodes longer is shortened until it fits.
+    """
     out, start = [], s.start
-    for length in pieces:
-        end = min(s.end, start + length)
-        stripped_start = start
-        while stripped_start < end and text[stripped_start].isspace():
-            stripped_start += 1
-        if stripped_start < end:
-            out.append(Sentence(stripped_start, end))
+    while start < s.end:
+        tokens = enc.encode_ordinary(text[start : s.end])
+        if len(tokens) <= max_tokens:
+            end = s.end
+        else:
+            end = start + max(1, _chars_in(enc, tokens[:max_tokens], tokens[max_tokens]))
+            while end - start > 1 and len(enc.encode_ordinary(text[start:end])) > max_tokens:
+                end -= 1
+        piece_end = end
+        while piece_end > start and text[piece_end - 1].isspace():
+            piece_end -= 1
+        if piece_end > start:
+            out.append(Sentence(start, piece_end))
         start = end
-    if start < s.end and text[start : s.end].strip():
-        out.append(Sentence(start, s.end))
+        while start < s.end and text[start].isspace():
+            start += 1
     return out
 
 

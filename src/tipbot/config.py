@@ -120,19 +120,19 @@ _POSITIVE = {
 }  # fmt: skip
 
 
-def _coerce(value: object, hint: object, where: str, base: Path) -> object:
+def _coerce(value: object, hint: object, where: str, base: Path, path: str) -> object:
     """Check ``value`` against the field's type hint; paths resolve against ``base``."""
     origin = typing.get_origin(hint)
     if origin is tuple:
         if not isinstance(value, list):
-            raise ConfigError(f"{where} must be a list, got {value!r}")
+            raise ConfigError(f"{where} in {path} must be a list, got {value!r}")
         item = typing.get_args(hint)[0]
-        return tuple(_coerce(v, item, f"{where}[{i}]", base) for i, v in enumerate(value))
+        return tuple(_coerce(v, item, f"{where}[{i}]", base, path) for i, v in enumerate(value))
     if origin in (typing.Union, types.UnionType):
         hint = next(a for a in typing.get_args(hint) if a is not type(None))
     if hint is Path:
         if not isinstance(value, str) or not value:
-            raise ConfigError(f"{where} must be a path string, got {value!r}")
+            raise ConfigError(f"{where} in {path} must be a path string, got {value!r}")
         p = Path(value).expanduser()
         return p if p.is_absolute() else base / p
     if hint is float and isinstance(value, int) and not isinstance(value, bool):
@@ -140,7 +140,7 @@ def _coerce(value: object, hint: object, where: str, base: Path) -> object:
     if hint in (int, float, str, bool) and (
         not isinstance(value, hint) or (hint is int and isinstance(value, bool))
     ):
-        raise ConfigError(f"{where} must be {hint.__name__}, got {value!r}")
+        raise ConfigError(f"{where} in {path} must be {hint.__name__}, got {value!r}")
     return value
 
 
@@ -149,16 +149,16 @@ def _section(cls: type, raw: dict, name: str, path: str, base: Path) -> object:
     known = {f.name for f in dataclasses.fields(cls)}
     values = {}
     for key, value in raw.items():
-        where = f"[{name}] {key} in {path}"
+        where = f"[{name}] {key}"
         if key not in known:
             raise ConfigError(
                 f"unknown key [{name}] {key} in {path}: valid keys are {', '.join(sorted(known))}"
             )
-        v = _coerce(value, hints[key], where, base)
+        v = _coerce(value, hints[key], where, base, path)
         if (name, key) in _CHOICES and v not in _CHOICES[name, key]:
-            raise ConfigError(f"{where} must be one of {', '.join(_CHOICES[name, key])}, got {v!r}")
+            raise ConfigError(f"{where} in {path} must be one of {', '.join(_CHOICES[name, key])}, got {v!r}")
         if (name, key) in _POSITIVE and v <= 0:
-            raise ConfigError(f"{where} must be greater than 0, got {v!r}")
+            raise ConfigError(f"{where} in {path} must be greater than 0, got {v!r}")
         values[key] = v
     # Defaults that are paths resolve against the config's folder too.
     for f in dataclasses.fields(cls):

@@ -50,7 +50,10 @@ def _split_long(text: str, start: int, end: int, max_chars: int) -> list[Sentenc
         if cut < max_chars // 3:
             cut = window.rfind(" ")
         cut = start + (cut + 1 if cut > 0 else max_chars)
-        pieces.append(Sentence(start, cut))
+        piece_end = cut
+        while piece_end > start and text[piece_end - 1].isspace():
+            piece_end -= 1
+        pieces.append(Sentence(start, piece_end))
         start = cut
         while start < end and text[start].isspace():
             start += 1

@@ -1,0 +1,377 @@
+"""Question sets in, run files and qrels out: the file formats of `tipbot eval`.
+
+Three question formats, all read into the same :class:`Question` records:
+
+* tipbot JSONL, one object a line: ``{"question": str, "gold": [post ids], "answers": [str]}``
+  (optional ``"id"``). Empty ``gold`` marks a question the archive cannot answer.
+* BEIR: ``queries.jsonl`` (``{"_id", "text"}``) plus a qrels TSV ``query-id corpus-id score``
+  with a header line. A folder holding ``queries.jsonl`` and ``qrels/test.tsv`` works too.
+* TREC: topics (``<top><num> Number: 301 <title> …</top>``) plus qrels ``qid 0 docid rel``.
+
+Either qrels shape is accepted for either format. A judged query with no relevance above 0 is
+an unanswerable question, like empty ``gold``; a query with no judgments at all is left out
+(a BEIR queries file usually spans several splits). Bad files and lines raise TipbotError
+naming ``file:line`` and the fix.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tipbot.errors import TipbotError
+
+FORMATS = ("auto", "tipbot", "beir", "trec")
+QRELS_HEADER = "query-id\tcorpus-id\tscore"
+
+
+@dataclass(frozen=True)
+class Question:
+    qid: str
+    text: str
+    gold: dict[str, int]  # post id → relevance (0 = judged not relevant)
+    answers: tuple[str, ...] = ()
+    source: str = ""  # "file:line", for messages
+
+    @property
+    def relevant(self) -> frozenset[str]:
+        return frozenset(d for d, rel in self.gold.items() if rel > 0)
+
+    @property
+    def answerable(self) -> bool:
+        return bool(self.relevant)
+
+
+@dataclass
+class QuestionSet:
+    questions: list[Question]
+    warnings: list[str] = field(default_factory=list)
+
+
+class EvalFileError(TipbotError):
+    """A question, qrels or feedback file that cannot be used."""
+
+
+def question_id(text: str) -> str:
+    """Stable id of a question: a hash of its words, so re-worded spacing or case keep it."""
+    norm = " ".join(text.split()).casefold()
+    return "q" + hashlib.sha1(norm.encode("utf-8")).hexdigest()[:12]
+
+
+# ---- reading ----------------------------------------------------------------------------------
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise EvalFileError(f"{path}: no such file: check the path") from None
+    except IsADirectoryError:
+        raise EvalFileError(f"{path}: is a folder, expected a file") from None
+    except UnicodeDecodeError as e:
+        raise EvalFileError(f"{path}: not UTF-8 text ({e.reason}): save it as UTF-8") from None
+    except OSError as e:
+        raise EvalFileError(f"{path}: cannot be read ({e.strerror})") from None
+
+
+def _json_lines(path: Path):
+    """(line number, object) for each non-blank line; a line that is not an object is an error."""
+    for n, line in enumerate(_read_text(path).splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise EvalFileError(f"{path}:{n}: not valid JSON ({e.msg}): one object a line") from None
+        if not isinstance(obj, dict):
+            raise EvalFileError(f"{path}:{n}: expected a JSON object, got {type(obj).__name__}")
+        yield n, obj
+
+
+def _str_list(value, where: str, name: str) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+        raise EvalFileError(f'{where}: "{name}" must be a list of non-empty strings, got {value!r}')
+    return [v.strip() for v in value]
+
+
+def _check_unique(questions: list[Question]) -> None:
+    seen: dict[str, Question] = {}
+    for q in questions:
+        if q.qid in seen:
+            raise EvalFileError(
+                f"{q.source}: repeats the question of {seen[q.qid].source} (id {q.qid}): "
+                'remove one, or give each its own "id"'
+            )
+        seen[q.qid] = q
+
+
+def read_tipbot(path: Path) -> list[Question]:
+    questions = []
+    for n, obj in _json_lines(path):
+        where = f"{path}:{n}"
+        text = obj.get("question")
+        if not isinstance(text, str) or not text.strip():
+            raise EvalFileError(f'{where}: "question" must be a non-empty string')
+        if "gold" not in obj:
+            raise EvalFileError(
+                f'{where}: no "gold": list the post ids that answer it, or "gold": [] for a '
+                "question the archive cannot answer"
+            )
+        gold = _str_list(obj["gold"], where, "gold")
+        answers = _str_list(obj.get("answers", []), where, "answers")
+        qid = obj.get("id")
+        if qid is not None and (not isinstance(qid, str | int) or not str(qid).strip()):
+            raise EvalFileError(f'{where}: "id" must be a string or a number, got {qid!r}')
+        qid = str(qid).strip() if qid is not None else question_id(text)
+        questions.append(Question(qid, text.strip(), dict.fromkeys(gold, 1), tuple(answers), where))
+    _check_unique(questions)
+    return questions
+
+
+def read_beir_queries(path: Path) -> list[tuple[str, str, tuple[str, ...], str]]:
+    """(id, text, answers, source) per query; answers from an optional "answers" list, at the
+    top level or under "metadata"."""
+    out = []
+    for n, obj in _json_lines(path):
+        where = f"{path}:{n}"
+        qid, text = obj.get("_id"), obj.get("text")
+        if not isinstance(qid, str | int) or not str(qid).strip():
+            raise EvalFileError(f'{where}: BEIR query needs an "_id" (string)')
+        if not isinstance(text, str) or not text.strip():
+            raise EvalFileError(f'{where}: BEIR query needs a non-empty "text"')
+        meta = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
+        answers = _str_list(obj.get("answers", meta.get("answers", [])), where, "answers")
+        out.append((str(qid).strip(), text.strip(), tuple(answers), where))
+    return out
+
+
+_TOPIC = re.compile(r"<top>(.*?)</top>", re.IGNORECASE | re.DOTALL)
+_FIELD = re.compile(r"<(num|title|desc|narr)>(.*?)(?=<|\Z)", re.IGNORECASE | re.DOTALL)
+
+
+def read_trec_topics(path: Path) -> list[tuple[str, str, tuple[str, ...], str]]:
+    """(id, title, (), source) per <top> block; the title is the query, as in TREC ad hoc."""
+    text = _read_text(path)
+    out = []
+    for m in _TOPIC.finditer(text):
+        where = f"{path}:{text.count(chr(10), 0, m.start()) + 1}"
+        fields: dict[str, str] = {}
+        for f in _FIELD.finditer(m.group(1)):
+            fields.setdefault(f.group(1).lower(), " ".join(f.group(2).split()))
+        num = re.sub(r"^number:\s*", "", fields.get("num", ""), flags=re.IGNORECASE)
+        title = re.sub(r"^topic:\s*", "", fields.get("title", ""), flags=re.IGNORECASE)
+        if not num:
+            raise EvalFileError(f"{where}: topic has no <num>: add '<num> Number: 301'")
+        if not title:
+            raise EvalFileError(f"{where}: topic {num} has no <title>: the title is the query")
+        out.append((num, title, (), where))
+    if not out:
+        raise EvalFileError(
+            f"{path}: no TREC topics found: expected blocks '<top> <num> Number: 1 <title> … </top>'"
+        )
+    return out
+
+
+def read_qrels(path: Path) -> dict[str, dict[str, int]]:
+    """query id → {doc id: relevance}. Lines are BEIR ``query-id corpus-id score`` (a header
+    line is skipped) or TREC ``qid 0 docid rel``; tabs or spaces; '#' lines are comments."""
+    qrels: dict[str, dict[str, int]] = defaultdict(dict)
+    for n, line in enumerate(_read_text(path).splitlines(), 1):
+        parts = line.split()
+        if not parts or parts[0].startswith("#"):
+            continue
+        if len(parts) not in (3, 4):
+            raise EvalFileError(
+                f"{path}:{n}: expected 'query-id corpus-id score' (BEIR) or 'qid 0 docid rel' "
+                f"(TREC), got {len(parts)} columns"
+            )
+        qid, doc, rel = (parts[0], parts[1], parts[2]) if len(parts) == 3 else (
+            parts[0], parts[2], parts[3]
+        )  # fmt: skip
+        try:
+            qrels[qid][doc] = int(rel)
+        except ValueError:
+            if not qrels and n == _first_line(path):
+                continue  # the header
+            raise EvalFileError(
+                f"{path}:{n}: relevance {rel!r} is not a whole number (use 0 for not relevant)"
+            ) from None
+    if not qrels:
+        raise EvalFileError(f"{path}: no judgments found: one 'query-id corpus-id score' a line")
+    return dict(qrels)
+
+
+def _first_line(path: Path) -> int:
+    for n, line in enumerate(_read_text(path).splitlines(), 1):
+        if line.split() and not line.lstrip().startswith("#"):
+            return n
+    return 0
+
+
+def detect_format(path: Path) -> str:
+    if path.is_dir():
+        return "beir"
+    for line in _read_text(path).splitlines():
+        if not line.strip():
+            continue
+        if line.lstrip().startswith("{"):
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError:
+                break
+            if isinstance(obj, dict) and "question" in obj:
+                return "tipbot"
+            if isinstance(obj, dict) and "_id" in obj:
+                return "beir"
+        break
+    if "<top>" in _read_text(path).lower():
+        return "trec"
+    raise EvalFileError(
+        f'{path}: cannot tell the format: expected tipbot JSONL ("question", "gold"), BEIR '
+        '("_id", "text") or TREC topics (<top>); pass --format'
+    )
+
+
+def load_questions(path: str | Path, fmt: str = "auto", qrels: str | Path | None = None) -> QuestionSet:
+    """Read a question set in any of the three formats (see the module docstring)."""
+    path = Path(path)
+    if fmt not in FORMATS:
+        raise EvalFileError(f"unknown question format {fmt!r}: use one of {', '.join(FORMATS)}")
+    if fmt == "auto":
+        fmt = detect_format(path)
+    if fmt == "tipbot":
+        if qrels is not None:
+            raise EvalFileError(
+                f"{path}: tipbot question files carry their own \"gold\": drop --qrels"
+            )
+        return QuestionSet(read_tipbot(path))
+    if path.is_dir():
+        qrels = qrels or path / "qrels" / "test.tsv"
+        path = path / "queries.jsonl"
+    if qrels is None:
+        kind = "BEIR queries" if fmt == "beir" else "TREC topics"
+        raise EvalFileError(f"{path}: {kind} need relevance judgments: pass --qrels FILE")
+    reader = read_beir_queries if fmt == "beir" else read_trec_topics
+    return join_qrels(reader(path), read_qrels(Path(qrels)), Path(qrels))
+
+
+def join_qrels(queries, judged: dict[str, dict[str, int]], qrels_path: Path) -> QuestionSet:
+    questions, warnings, unjudged = [], [], []
+    for qid, text, answers, where in queries:
+        if qid not in judged:
+            unjudged.append(qid)
+            continue
+        questions.append(Question(qid, text, judged[qid], answers, where))
+    _check_unique(questions)
+    if unjudged:
+        warnings.append(
+            f"{len(unjudged)} queries have no judgments in {qrels_path} and are left out "
+            f"(e.g. {', '.join(unjudged[:3])})"
+        )
+    extra = set(judged) - {q.qid for q in questions}
+    if extra:
+        warnings.append(f"{len(extra)} judged query ids of {qrels_path} have no query text")
+    if not questions:
+        raise EvalFileError(
+            f"{qrels_path}: none of its query ids match the queries: check both files are "
+            "from the same collection"
+        )
+    return QuestionSet(questions, warnings)
+
+
+# ---- writing ----------------------------------------------------------------------------------
+
+
+def write_run(path: str | Path, run: dict[str, list[tuple[str, float]]], tag: str) -> None:
+    """A TREC run file: ``qid Q0 docid rank score tag``, best first; scores strictly fall."""
+    lines = []
+    for qid, ranked in run.items():
+        for rank, (doc, score) in enumerate(ranked, 1):
+            lines.append(f"{qid} Q0 {doc} {rank} {score:.6f} {tag}\n")
+    Path(path).write_text("".join(lines), encoding="utf-8")
+
+
+def write_beir(
+    queries: list[tuple[str, str]], qrels: dict[str, dict[str, int]], qrels_out: Path, queries_out: Path
+) -> None:
+    qrels_out.parent.mkdir(parents=True, exist_ok=True)
+    queries_out.parent.mkdir(parents=True, exist_ok=True)
+    rows = [f"{q}\t{d}\t{rel}\n" for q, docs in qrels.items() for d, rel in docs.items()]
+    qrels_out.write_text(QRELS_HEADER + "\n" + "".join(rows), encoding="utf-8")
+    queries_out.write_text(
+        "".join(
+            json.dumps({"_id": qid, "text": text, "metadata": {}}, ensure_ascii=False) + "\n"
+            for qid, text in queries
+        ),
+        encoding="utf-8",
+    )
+
+
+# ---- feedback → qrels -------------------------------------------------------------------------
+
+
+@dataclass
+class FeedbackQrels:
+    queries: list[tuple[str, str]]  # (id, question), in first-seen order
+    qrels: dict[str, dict[str, int]]
+    votes: int
+    conflicts: int  # judgments where the votes disagreed
+    skipped: list[str]  # "file:line: why"
+
+
+def feedback_to_qrels(path: str | Path) -> FeedbackQrels:
+    """The bot's 👍/👎 log as judgments. Each vote judges every post it was shown with: up → 1,
+    down → 0. When votes on one (question, post) disagree, the majority wins; a tie goes to the
+    latest vote (the bot appends votes as they come, so later lines are newer). Questions are
+    grouped by :func:`question_id`, so spacing and case differences count as one question.
+    Lines that cannot be used are skipped and named in ``skipped``."""
+    path = Path(path)
+    tally: dict[str, dict[str, list[int]]] = {}  # qid → post → [ups, downs, last vote]
+    texts: dict[str, str] = {}
+    votes, skipped = 0, []
+    for n, line in enumerate(_read_text(path).splitlines(), 1):
+        if not line.strip():
+            continue
+        where = f"{path}:{n}"
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as e:
+            skipped.append(f"{where}: not valid JSON ({e.msg})")
+            continue
+        problem = _feedback_problem(obj)
+        if problem:
+            skipped.append(f"{where}: {problem}")
+            continue
+        qid = question_id(obj["question"])
+        texts.setdefault(qid, " ".join(obj["question"].split()))
+        up = obj["vote"] == "up"
+        votes += 1
+        for post in dict.fromkeys(obj["post_ids"]):
+            t = tally.setdefault(qid, {}).setdefault(post, [0, 0, 0])
+            t[0 if up else 1] += 1
+            t[2] = int(up)
+    qrels, conflicts = {}, 0
+    for qid, posts in tally.items():
+        qrels[qid] = {}
+        for post, (ups, downs, last) in posts.items():
+            conflicts += bool(ups and downs)
+            qrels[qid][post] = 1 if ups > downs else 0 if downs > ups else last
+    return FeedbackQrels(list(texts.items()), qrels, votes, conflicts, skipped)
+
+
+def _feedback_problem(obj) -> str:
+    if not isinstance(obj, dict):
+        return "expected a JSON object"
+    q = obj.get("question")
+    if not isinstance(q, str) or not q.strip():
+        return 'no "question" text'
+    ids = obj.get("post_ids")
+    if not isinstance(ids, list) or not ids or not all(isinstance(i, str) and i for i in ids):
+        return '"post_ids" must be a non-empty list of post ids'
+    if obj.get("vote") not in ("up", "down"):
+        return f'"vote" must be "up" or "down", got {obj.get("vote")!r}'
+    return ""
