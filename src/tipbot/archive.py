@@ -29,6 +29,9 @@ from tipbot.lexical import analyze
 from tipbot.tokens import encoding
 from tipbot.types import Answer, Hit
 
+# Terminal colour and cursor codes pasted along with a question.
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
+
 
 class Archive:
     def __init__(self, cfg: Config, embedder: Embedder, data: IndexData) -> None:
@@ -114,8 +117,9 @@ class Archive:
     def clean_question(self, question: str) -> tuple[str, str]:
         """(question fit to search, note). Control characters go, whitespace collapses, and a
         very long question is cut to ``max_question_tokens`` so any input costs bounded work."""
+        text = _ANSI.sub(" ", question)
         text = "".join(
-            " " if unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") else c for c in question
+            " " if unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") else c for c in text
         )
         text = re.sub(r"\s+", " ", text).strip()
         if not text:

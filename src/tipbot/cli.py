@@ -13,6 +13,7 @@ from contextlib import contextmanager
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from tipbot import __version__
@@ -34,7 +35,12 @@ class TipbotGroup(click.Group):
         try:
             return super().invoke(ctx)
         except TipbotError as e:
-            err.print(f"[bold red]error:[/] {e}", markup=True, highlight=False)
+            err.print(
+                f"[bold red]error:[/] {escape(str(e))}",
+                markup=True,
+                highlight=False,
+                soft_wrap=True,
+            )
             ctx.exit(EXIT_ERROR)
         except KeyboardInterrupt:
             err.print("interrupted")
@@ -95,7 +101,12 @@ def progress_bar(enabled: bool = True) -> Iterator:
 
 def report_issues(issues: tuple[ReadIssue, ...]) -> None:
     for issue in issues[:MAX_ISSUES_SHOWN]:
-        err.print(f"[yellow]warning:[/] {issue}", markup=True, highlight=False)
+        err.print(
+            f"[yellow]warning:[/] {escape(str(issue))}",
+            markup=True,
+            highlight=False,
+            soft_wrap=True,
+        )
     if len(issues) > MAX_ISSUES_SHOWN:
         err.print(f"[yellow]warning:[/] … and {len(issues) - MAX_ISSUES_SHOWN} more problems")
 
@@ -109,7 +120,7 @@ def open_archive(ctx: click.Context, *, quiet: bool = False):
         return Archive.open(
             cfg,
             progress=progress,
-            on_build=None if quiet else (lambda why: err.print(f"tipbot: {why}")),
+            on_build=None if quiet else (lambda why: err.print(f"tipbot: {why}", markup=False)),
         )
 
 

@@ -156,7 +156,9 @@ def _section(cls: type, raw: dict, name: str, path: str, base: Path) -> object:
             )
         v = _coerce(value, hints[key], where, base, path)
         if (name, key) in _CHOICES and v not in _CHOICES[name, key]:
-            raise ConfigError(f"{where} in {path} must be one of {', '.join(_CHOICES[name, key])}, got {v!r}")
+            raise ConfigError(
+                f"{where} in {path} must be one of {', '.join(_CHOICES[name, key])}, got {v!r}"
+            )
         if (name, key) in _POSITIVE and v <= 0:
             raise ConfigError(f"{where} in {path} must be greater than 0, got {v!r}")
         values[key] = v

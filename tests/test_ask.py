@@ -1,0 +1,155 @@
+"""Answers: verbatim quotes, links that land on them, filters, abstention, quality floors."""
+
+import datetime as dt
+import re
+from urllib.parse import unquote
+
+import pytest
+from conftest import DATA, read_jsonl
+
+from tipbot.errors import QuestionError
+from tipbot.extract import ELLIPSIS, fragment_link
+
+DEVSET = read_jsonl(DATA / "devset.jsonl")
+HELDOUT = read_jsonl(DATA / "heldout.jsonl")
+
+
+def norm(s: str) -> str:
+    return re.sub(r"[^\w$%]+", " ", s.lower()).strip()
+
+
+def contains_answer(quote, row) -> bool:
+    return quote.post_id in row["gold"] and any(norm(a) in norm(quote.text) for a in row["answers"])
+
+
+def assert_verbatim(archive, quote):
+    post = next(p for p in archive.data.posts if p.id == quote.post_id)
+    parts = [post.text[a:b] for a, b in quote.spans]
+    assert parts and all(parts)
+    rebuilt = quote.text
+    for part in parts:
+        assert part in rebuilt
+        rebuilt = rebuilt.replace(part, "", 1)
+    # Only ellipses and spaces hold the verbatim parts together.
+    assert set(rebuilt) <= {ELLIPSIS, " "}, rebuilt
+    # Parts are in the post's order and do not overlap.
+    ends = [b for _, b in quote.spans]
+    starts = [a for a, _ in quote.spans]
+    assert all(e < s for e, s in zip(ends, starts[1:], strict=False))
+
+
+def fragment_directives(link: str) -> list[list[str]]:
+    assert "#:~:" in link
+    frag = link.split("#:~:", 1)[1]
+    directives = frag.split("&")
+    assert all(d.startswith("text=") for d in directives)
+    return [[unquote(x) for x in d[len("text=") :].split(",")] for d in directives]
+
+
+@pytest.mark.parametrize(
+    "row", [r for r in DEVSET if r["gold"]][:12], ids=lambda r: r["question"][:40]
+)
+def test_quotes_are_verbatim_and_links_land_on_them(archive, row):
+    answer = archive.ask(row["question"])
+    assert answer.answered and 1 <= len(answer.results) <= 3
+    for q in answer.results:
+        assert_verbatim(archive, q)
+        assert q.link.startswith(q.url + "#:~:text=")
+        for pieces in fragment_directives(q.link):
+            assert 1 <= len(pieces) <= 2
+            # Each piece of a directive is words of the quote, in the quote.
+            for piece in pieces:
+                assert piece and piece in " ".join(q.text.split())
+        assert len(q.text) <= 400 * 2  # one long sentence may exceed the budget, never a chunk
+
+
+def test_fragment_link_encodes_reserved_characters():
+    link = fragment_link("https://b.example/p.html", ["UN-OSCE meeting, 18 & 19 September"])
+    assert (
+        link
+        == "https://b.example/p.html#:~:text=UN%2DOSCE%20meeting%2C%2018%20%26%2019%20September"
+    )
+    long = fragment_link(
+        "https://b.example/p.html", ["one two three four five six seven eight nine ten"]
+    )
+    assert long.endswith("text=one%20two%20three%20four,seven%20eight%20nine%20ten")
+
+
+def test_names_numbers_and_rare_terms_are_found(archive):
+    for question, post_start in [
+        ("Galnaftogas", "2008-07-21"),
+        ("$300,000", "2011-10-18"),
+        ("AU.COMMIT", "2009-06-30"),
+        ("Mira Sorvino", "2009-03-07"),
+    ]:
+        answer = archive.ask(question, abstain=False)
+        assert answer.results[0].post_id.startswith(post_start), question
+
+
+def test_filters_restrict_dates_and_labels(archive):
+    q = "human trafficking campaign"
+    answer = archive.ask(
+        q, 5, since=dt.date(2009, 1, 1), until=dt.date(2009, 12, 31), abstain=False
+    )
+    assert answer.results and all(
+        dt.date(2009, 1, 1) <= r.date <= dt.date(2009, 12, 31) for r in answer.results
+    )
+    assert not archive.ask(q, since=dt.date(2030, 1, 1), abstain=False).results
+    labelled = archive.ask(q, label="intergovernmental organizations", abstain=False)
+    assert labelled.results
+    assert not archive.ask(q, label="No Such Label", abstain=False).results
+    assert not archive.ask(q, label="No Such Label").answered
+
+
+@pytest.mark.parametrize("rows", [DEVSET, HELDOUT], ids=["devset", "heldout"])
+def test_abstention_declines_off_topic_and_answers_the_rest(archive, rows):
+    for row in rows:
+        answer = archive.ask(row["question"])
+        assert answer.answered == bool(row["gold"]), row["question"]
+        if not answer.answered:
+            assert not answer.results and answer.closest
+
+
+@pytest.mark.parametrize(
+    ("rows", "floors"),
+    [(DEVSET, (0.93, 0.78, 0.78)), (HELDOUT, (0.9, 0.75, 0.8))],
+    ids=["devset", "heldout"],
+)
+def test_quality_floors(archive, rows, floors):
+    """Right post first, and the answer inside the quote; measured in docs (tipbot eval)."""
+    answerable = [r for r in rows if r["gold"]]
+    r1 = aq1 = aq3 = 0
+    lengths = []
+    for row in answerable:
+        results = archive.ask(row["question"], 3).results
+        r1 += results[0].post_id in row["gold"]
+        aq1 += contains_answer(results[0], row)
+        aq3 += any(contains_answer(q, row) for q in results)
+        lengths.append(len(results[0].text))
+    n = len(answerable)
+    assert (r1 / n, aq1 / n, aq3 / n) >= floors or (
+        r1 / n >= floors[0] and aq1 / n >= floors[1] and aq3 / n >= floors[2]
+    ), (r1 / n, aq1 / n, aq3 / n)
+    assert sum(lengths) / n <= 400
+
+
+@pytest.mark.parametrize("bad", ["", "   ", "?!?!...", "\x00\x01\x02", "@@@ ###"])
+def test_questions_without_words_are_refused_clearly(archive, bad):
+    with pytest.raises(QuestionError, match="question"):
+        archive.ask(bad)
+
+
+def test_odd_questions_cost_bounded_work_and_still_answer(archive):
+    long = "Who paid for the anti-trafficking billboards in Ukraine? " * 400  # ~20,000 chars
+    answer = archive.ask(long)
+    assert "shortened" in answer.note
+    assert answer.results[0].post_id.startswith("2008-07-21")
+    controlled = archive.ask("Who paid\x00 for the\u200b billboards\x1b[31m in Ukraine?")
+    assert controlled.results
+    archive.ask(
+        "Какая организация финансирует фонд? 誰が資金を出したのか"
+    )  # other scripts: no crash
+    marked = archive.ask(
+        "@everyone **who** <@123> paid for `billboards` in Ukraine?", abstain=False
+    )
+    assert marked.results

@@ -1,0 +1,114 @@
+"""The `tipbot` command as users and scripts call it."""
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from conftest import SEED
+
+from tipbot.cli import main
+
+
+@pytest.fixture(scope="module")
+def seed_cfg(seed_dir, archive) -> Path:
+    """A config file for the session's seed index (already built by the archive fixture)."""
+    path = seed_dir / "config.toml"
+    path.write_text('[corpus]\npaths = ["corpus"]\n[index]\ndir = "index"\n', encoding="utf-8")
+    return path
+
+
+def run(*args, input=None):
+    result = CliRunner().invoke(main, [str(a) for a in args], input=input, catch_exceptions=False)
+    return result
+
+
+def test_ask_json_has_the_documented_shape(seed_cfg):
+    r = run("--config", seed_cfg, "ask", "--json", "How much money did the new UN fund hand out?")
+    assert r.exit_code == 0, r.output
+    obj = json.loads(r.stdout)
+    assert obj["question"] == "How much money did the new UN fund hand out?"
+    assert obj["answered"] is True and len(obj["results"]) == 3
+    first = obj["results"][0]
+    assert set(first) >= {"post_id", "title", "date", "url", "link", "quote", "score"}
+    assert first["date"] == "2011-10-18" and "$300,000" in first["quote"]
+    assert first["link"].startswith(first["url"] + "#:~:text=")
+    assert isinstance(first["score"], float)
+
+
+def test_ask_json_stdin_answers_each_line_with_one_model_load(seed_cfg):
+    questions = "Who paid for billboards in Ukraine?\n\nbanana bread recipe\n...\nWhat does ALDE stand for?\n"
+    r = run("--config", seed_cfg, "ask", "--json", "-k", "2", "-", input=questions)
+    lines = [json.loads(x) for x in r.stdout.splitlines()]
+    assert [x["question"] for x in lines] == [
+        "Who paid for billboards in Ukraine?",
+        "banana bread recipe",
+        "...",
+        "What does ALDE stand for?",
+    ]
+    assert lines[0]["answered"] and len(lines[0]["results"]) == 2
+    assert lines[1]["answered"] is False and lines[1]["results"] == [] and lines[1]["message"]
+    assert "error" in lines[2]
+    assert lines[3]["answered"]
+    assert r.exit_code == 1  # one line could not be asked
+
+
+def test_ask_terminal_output_and_filters(seed_cfg):
+    r = run(
+        "--config",
+        seed_cfg,
+        "ask",
+        "--since",
+        "2009-01-01",
+        "--until",
+        "2009-12-31",
+        "-k",
+        "2",
+        "ILO forced labour profits",
+    )
+    assert r.exit_code == 0
+    assert "Putting a Price on the Cost of Forced Labor" in r.stdout
+    assert "2009-06-08" in r.stdout and "Quoted word for word" in r.stdout
+    bad = run("--config", seed_cfg, "ask", "--since", "last year", "x")
+    assert bad.exit_code == 2 and "YYYY-MM-DD" in bad.output
+
+
+def test_index_info_json_reports_twenty_fresh_posts(seed_cfg):
+    r = run("--config", seed_cfg, "index", "info", "--json")
+    info = json.loads(r.stdout)
+    assert info["posts"] == 20 and info["stale"] is False
+    assert info["model"] == "all-MiniLM-L6-v2" and info["dims"] == 384 and info["chunks"] > 20
+
+
+def test_known_failures_are_one_line_without_traceback(tmp_path, seed_cfg):
+    bad = tmp_path / "config.toml"
+    bad.write_text("[retrieval]\ntop_k = 3\n", encoding="utf-8")
+    r = run("--config", bad, "ask", "anything")
+    assert r.exit_code == 1
+    assert "unknown key [retrieval] top_k" in r.stderr and "Traceback" not in r.output
+    r = run("--config", tmp_path / "missing.toml", "index", "info")
+    assert r.exit_code == 1 and "does not exist" in r.stderr
+    r = run("--config", seed_cfg, "ask", "   ")
+    assert r.exit_code == 1 and "question is empty" in r.stderr
+
+
+def test_first_ask_builds_the_index_then_build_and_update_report(tmp_path):
+    (tmp_path / "corpus").mkdir()
+    text = SEED.read_text(encoding="utf-8")
+    (tmp_path / "corpus" / "seed.txt").write_text(
+        text[: text.index("Thursday, December 03, 2009")], encoding="utf-8"
+    )
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(
+        '[corpus]\npaths = ["corpus"]\nbase_url = "https://b.example"\n', encoding="utf-8"
+    )
+    r = run("--config", cfg, "ask", "--json", "Who exposed the peacekeepers?")
+    assert r.exit_code == 0 and json.loads(r.stdout)["results"][0]["url"].startswith(
+        "https://b.example/2011/09/"
+    )
+    assert (tmp_path / "index" / "CURRENT").exists()
+    r = run("--config", cfg, "index", "build")
+    assert r.exit_code == 0
+    assert "indexed 3 posts" in r.stdout and "chunks/s" in r.stdout
+    r = run("--config", cfg, "index", "update")
+    assert "3 posts unchanged" in r.stdout
