@@ -13,7 +13,17 @@ ENC = encoding("cl100k_base")
 prose = st.lists(
     st.one_of(
         st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=80),
-        st.sampled_from(["Mr. Costa said so.", "U.N. officers", "$2.4 billion.", "\n\n", " ", "Yes! ", "“Quoted.” "]),
+        st.sampled_from(
+            [
+                "Mr. Costa said so.",
+                "U.N. officers",
+                "$2.4 billion.",
+                "\n\n",
+                " ",
+                "Yes! ",
+                "“Quoted.” ",
+            ]
+        ),
         st.text(alphabet="abcdefgh ,.!?", min_size=50, max_size=900),
     ),
     max_size=12,

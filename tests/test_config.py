@@ -15,7 +15,12 @@ def write(tmp_path: Path, text: str) -> Path:
 def test_defaults_and_relative_paths_resolve_against_the_config_folder(tmp_path):
     sub = tmp_path / "deploy"
     sub.mkdir()
-    cfg = load_config(write(sub, '[corpus]\npaths = ["archive"]\nbase_url = "https://b.example"\n[index]\ndir = "idx"\n'))
+    cfg = load_config(
+        write(
+            sub,
+            '[corpus]\npaths = ["archive"]\nbase_url = "https://b.example"\n[index]\ndir = "idx"\n',
+        )
+    )
     assert cfg.corpus.paths == (sub / "archive",)
     assert cfg.index.dir == sub / "idx"
     assert cfg.corpus.base_url == "https://b.example"
@@ -49,7 +54,10 @@ def test_unknown_section(tmp_path):
         ('[retrieval]\nk = "three"\n', r"\[retrieval\] k .* must be int, got 'three'"),
         ("[retrieval]\nk = 0\n", r"must be greater than 0, got 0"),
         ('[index]\nkind = "annoy"\n', r"must be one of auto, flat, hnsw, ivf, got 'annoy'"),
-        ("[chunking]\nmax_tokens = 50\noverlap_tokens = 50\n", r"overlap_tokens .* less than max_tokens"),
+        (
+            "[chunking]\nmax_tokens = 50\noverlap_tokens = 50\n",
+            r"overlap_tokens .* less than max_tokens",
+        ),
         ('[corpus]\npaths = "corpus"\n', r"\[corpus\] paths .* must be a list"),
         ("[answer]\nmin_score = true\n", r"must be float"),
         ("[bot]\nallowed_guilds = [1.5]\n", r"allowed_guilds\[0\] .* must be int"),

@@ -15,11 +15,15 @@ from conftest import SEED, make_config
 from tipbot.archive import Archive
 from tipbot.chunk import embed_text
 from tipbot.errors import CorpusError, IndexBusy, IndexDamaged, IndexMismatch, IndexMissing
-from tipbot.index import build_index, corpus_changed, load_current
-from tipbot.index import store
+from tipbot.index import build_index, corpus_changed, load_current, store
 from tipbot.types import Chunk
 
-EXTRA = {"id": "extra-1", "title": "Galnaftogas billboards", "date": "2010-05-01", "text": "Galnaftogas paid for 40 billboards in Lviv. The campaign ran for a month."}
+EXTRA = {
+    "id": "extra-1",
+    "title": "Galnaftogas billboards",
+    "date": "2010-05-01",
+    "text": "Galnaftogas paid for 40 billboards in Lviv. The campaign ran for a month.",
+}
 
 
 def small_seed() -> str:
@@ -31,7 +35,9 @@ def small_seed() -> str:
 def corpus_with(tmp: Path, extra: list[dict] | None = None, seed_text: str | None = None) -> Path:
     corpus = tmp / "corpus"
     corpus.mkdir(parents=True, exist_ok=True)
-    (corpus / "seed.txt").write_text(seed_text if seed_text is not None else small_seed(), encoding="utf-8")
+    (corpus / "seed.txt").write_text(
+        seed_text if seed_text is not None else small_seed(), encoding="utf-8"
+    )
     jl = corpus / "extra.jsonl"
     if extra:
         jl.write_text("".join(json.dumps(e) + "\n" for e in extra), encoding="utf-8")
@@ -45,7 +51,10 @@ def test_build_then_load_gives_the_same_vectors_and_offsets(archive):
     assert data.manifest["posts"] == 20 and data.dense.ntotal == len(data.chunk_post)
     rows = [0, len(data.chunk_post) // 2, len(data.chunk_post) - 1]
     texts = [
-        embed_text(data.posts[data.chunk_post[i]], Chunk("", 0, int(data.chunk_start[i]), int(data.chunk_end[i]), 0, 0, 0))
+        embed_text(
+            data.posts[data.chunk_post[i]],
+            Chunk("", 0, int(data.chunk_start[i]), int(data.chunk_end[i]), 0, 0, 0),
+        )
         for i in rows
     ]
     fresh = archive.embedder.encode(texts)
@@ -55,7 +64,9 @@ def test_build_then_load_gives_the_same_vectors_and_offsets(archive):
     # A reload from disk is identical.
     again = load_current(archive.cfg.index.dir)
     assert again.posts == data.posts
-    np.testing.assert_array_equal(np.asarray(again.sentence_vectors), np.asarray(data.sentence_vectors))
+    np.testing.assert_array_equal(
+        np.asarray(again.sentence_vectors), np.asarray(data.sentence_vectors)
+    )
     # Sentence offsets point inside their post.
     for r in range(0, len(data.sent_post), 37):
         post = data.posts[data.sent_post[r]]
@@ -63,20 +74,46 @@ def test_build_then_load_gives_the_same_vectors_and_offsets(archive):
 
 
 def test_update_equals_full_build(tmp_path, embedder):
-    questions = ["Who paid for the billboards in Lviv?", "How much did the UN fund award?", "Which channel broadcast the Annie Lennox series?"]
+    questions = [
+        "Who paid for the billboards in Lviv?",
+        "How much did the UN fund award?",
+        "Which channel broadcast the Annie Lennox series?",
+    ]
     seed = small_seed()
     corpus = corpus_with(tmp_path / "a", [EXTRA])
     cfg = make_config(tmp_path / "a", [corpus])
     build_index(cfg, embedder)
     # Change one post, add one, remove one.
     changed_seed = seed.replace("some $300,000 today", "some $400,000 today")
-    corpus_with(tmp_path / "a", [{**EXTRA, "id": "extra-2", "title": "Lviv billboards", "text": "Galnaftogas paid for 50 billboards in Lviv."}], changed_seed)
+    corpus_with(
+        tmp_path / "a",
+        [
+            {
+                **EXTRA,
+                "id": "extra-2",
+                "title": "Lviv billboards",
+                "text": "Galnaftogas paid for 50 billboards in Lviv.",
+            }
+        ],
+        changed_seed,
+    )
     assert corpus_changed(cfg, load_current(cfg.index.dir).manifest)
     report = build_index(cfg, embedder, incremental=True)
     assert report.reused_posts == 3 and report.embedded_chunks < 10
     updated = Archive(cfg, embedder, load_current(cfg.index.dir))
 
-    corpus_b = corpus_with(tmp_path / "b", [{**EXTRA, "id": "extra-2", "title": "Lviv billboards", "text": "Galnaftogas paid for 50 billboards in Lviv."}], changed_seed)
+    corpus_b = corpus_with(
+        tmp_path / "b",
+        [
+            {
+                **EXTRA,
+                "id": "extra-2",
+                "title": "Lviv billboards",
+                "text": "Galnaftogas paid for 50 billboards in Lviv.",
+            }
+        ],
+        changed_seed,
+    )
     cfg_b = make_config(tmp_path / "b", [corpus_b])
     build_index(cfg_b, embedder)
     full = Archive(cfg_b, embedder, load_current(cfg_b.index.dir))
@@ -150,7 +187,10 @@ def test_a_build_killed_mid_write_leaves_the_previous_index(tmp_path, embedder):
 
 def test_a_second_build_refuses_while_one_runs(tmp_path, embedder):
     cfg = make_config(tmp_path, [corpus_with(tmp_path)])
-    with store.build_lock(cfg.index.dir), pytest.raises(IndexBusy, match="another build is running"):
+    with (
+        store.build_lock(cfg.index.dir),
+        pytest.raises(IndexBusy, match="another build is running"),
+    ):
         build_index(cfg, embedder)
 
 
@@ -161,7 +201,9 @@ def test_damaged_missing_and_mismatched_indexes_are_named(tmp_path, embedder):
     build_index(cfg, embedder)
     build_dir = store.current_build_dir(cfg.index.dir)
     # Built with other chunk settings than the config asks for.
-    other = make_config(tmp_path, [tmp_path / "corpus"], chunking={"max_tokens": 64, "overlap_tokens": 8})
+    other = make_config(
+        tmp_path, [tmp_path / "corpus"], chunking={"max_tokens": 64, "overlap_tokens": 8}
+    )
     with pytest.raises(IndexMismatch, match="max_tokens: index has 96, config says 64"):
         Archive.open(other, embedder=embedder, build_if_needed=False)
     # A truncated file.
@@ -177,7 +219,9 @@ def test_damaged_missing_and_mismatched_indexes_are_named(tmp_path, embedder):
     said = []
     archive = Archive.open(cfg, embedder=embedder, on_build=said.append)
     assert said and "cannot be used" in said[0]
-    assert archive.ask("Who directed the film about the Bosnia peacekeeping scandal?", abstain=False).results
+    assert archive.ask(
+        "Who directed the film about the Bosnia peacekeeping scandal?", abstain=False
+    ).results
 
 
 def test_garbage_manifest_and_current_pointer(tmp_path, embedder):
@@ -203,7 +247,9 @@ def test_empty_corpus_is_a_clear_error(tmp_path, embedder):
 
 def test_strict_turns_problems_into_failure(tmp_path, embedder):
     corpus = corpus_with(tmp_path)
-    (corpus / "bad.jsonl").write_text('{"title": "x", "text": "ok"}\n{"title": \n', encoding="utf-8")
+    (corpus / "bad.jsonl").write_text(
+        '{"title": "x", "text": "ok"}\n{"title": \n', encoding="utf-8"
+    )
     cfg = make_config(tmp_path, [corpus])
     with pytest.raises(CorpusError, match="--strict"):
         build_index(cfg, embedder, strict=True)

@@ -20,9 +20,16 @@ def test_seed_has_exactly_twenty_posts_with_dates_titles_and_label():
     posts, issues = seed_posts()
     assert issues == []
     assert len(posts) == 20
-    assert [p.date for p in posts][:3] == [dt.date(2011, 10, 18), dt.date(2011, 9, 29), dt.date(2011, 9, 19)]
+    assert [p.date for p in posts][:3] == [
+        dt.date(2011, 10, 18),
+        dt.date(2011, 9, 29),
+        dt.date(2011, 9, 19),
+    ]
     assert posts[-1].date == dt.date(2007, 9, 22)
-    assert posts[0].title == "New UN fund awards $300,000 to help rehabilitate victims of human trafficking"
+    assert (
+        posts[0].title
+        == "New UN fund awards $300,000 to help rehabilitate victims of human trafficking"
+    )
     assert posts[-1].title == "Kangaroo Courts, Trafficking & Corruption"
     assert all(p.labels == ("Intergovernmental Organizations",) for p in posts)
     assert len({p.id for p in posts}) == 20
@@ -32,7 +39,9 @@ def test_seed_has_exactly_twenty_posts_with_dates_titles_and_label():
 def test_the_untitled_post_takes_its_headline_and_keeps_its_body():
     posts, _ = seed_posts()
     post = next(p for p in posts if p.date == dt.date(2008, 9, 18))
-    assert post.title.startswith("Joint UN-OSCE meeting aims to intensify fight against money laundering")
+    assert post.title.startswith(
+        "Joint UN-OSCE meeting aims to intensify fight against money laundering"
+    )
     assert "LARNACA, 18 September 2008" in post.text
     # Not glued to its neighbours.
     previous = next(p for p in posts if p.date == dt.date(2008, 11, 16))
@@ -44,7 +53,11 @@ def test_link_leftovers_are_not_quotable_text():
     for p in posts:
         for para in p.text.split("\n\n"):
             assert not is_link_leftover(para), (p.id, para)
-            assert para not in {"Read more", "Read the full article", "Click here for the Full Report."}
+            assert para not in {
+                "Read more",
+                "Read the full article",
+                "Click here for the Full Report.",
+            }
 
 
 def test_ids_and_permalinks_have_bloggers_shape():
@@ -57,7 +70,9 @@ def test_ids_and_permalinks_have_bloggers_shape():
 
 
 def test_paragraphs_mend_sentences_broken_across_lines():
-    text = normalize_paragraphs(["Women on the Frontline", "is a series.", "", "Read more", "Next one."])
+    text = normalize_paragraphs(
+        ["Women on the Frontline", "is a series.", "", "Read more", "Next one."]
+    )
     assert text == "Women on the Frontline is a series.\n\nNext one."
 
 
