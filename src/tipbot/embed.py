@@ -99,6 +99,69 @@ class Embedder:
                 progress(len(idx))
         return out
 
+    def encode_with_spans(
+        self,
+        texts: Sequence[str],
+        spans: Sequence[Sequence[tuple[int, int, int]]],
+        n_spans: int,
+        progress: Callable[[int], None] | None = None,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Embed texts and, from the same forward pass, character spans inside them.
+
+        ``spans[i]`` lists (row, start, end) character spans of ``texts[i]``; a span's vector is
+        the mean of the contextual token vectors that fall inside it — the model's own mean
+        pooling, applied to part of the text. A row met in several texts (overlapping chunks)
+        averages over all its tokens. This yields sentence vectors at no extra model cost.
+
+        Returns (text vectors float32 (len(texts), dim), span vectors float32 (n_spans, dim),
+        token counts int (n_spans,)); all vectors unit length; rows with no token get count 0
+        and a zero vector.
+        """
+        import torch
+
+        bert = self.model[0].auto_model
+        tokenizer = self.model.tokenizer
+        text_vecs = np.empty((len(texts), self.dim), dtype=np.float32)
+        sums = np.zeros((n_spans, self.dim), dtype=np.float64)
+        counts = np.zeros(n_spans, dtype=np.int64)
+        order = np.argsort([-len(t) for t in texts], kind="stable")
+        with torch.inference_mode():
+            for b in range(0, len(texts), self.batch_size):
+                idx = order[b : b + self.batch_size]
+                enc = tokenizer(
+                    [texts[j] for j in idx], padding=True, truncation=True,
+                    max_length=self.max_pieces, return_offsets_mapping=True, return_tensors="pt",
+                )  # fmt: skip
+                offsets = enc.pop("offset_mapping").numpy()
+                mask = enc["attention_mask"].numpy().astype(bool)
+                hidden = bert(**enc).last_hidden_state.float().numpy()
+                for row, j in enumerate(idx):
+                    h = hidden[row][mask[row]]
+                    v = h.mean(axis=0)
+                    text_vecs[j] = v / max(float(np.linalg.norm(v)), 1e-12)
+                    self._pool_spans(h, offsets[row][mask[row]], spans[j], sums, counts)
+                if progress:
+                    progress(len(idx))
+        norms = np.linalg.norm(sums, axis=1, keepdims=True)
+        span_vecs = (sums / np.maximum(norms, 1e-12)).astype(np.float32)
+        return text_vecs, span_vecs, counts
+
+    @staticmethod
+    def _pool_spans(
+        h: np.ndarray, offsets: np.ndarray, spans: Sequence[tuple[int, int, int]],
+        sums: np.ndarray, counts: np.ndarray,
+    ) -> None:  # fmt: skip
+        """Add each span's token vectors (prefix sums: O(1) per span) into sums and counts."""
+        real = offsets[:, 1] > offsets[:, 0]  # special tokens have empty offsets
+        h, starts, ends = h[real], offsets[real, 0], offsets[real, 1]
+        prefix = np.vstack([np.zeros((1, h.shape[1])), np.cumsum(h, axis=0)])
+        for row, a, b in spans:
+            first = int(np.searchsorted(starts, a, side="left"))
+            last = int(np.searchsorted(ends, b, side="right"))
+            if last > first:
+                sums[row] += prefix[last] - prefix[first]
+                counts[row] += last - first
+
     def encode_one(self, text: str) -> np.ndarray:
         """One text → float32 vector (dim,), without the batching machinery."""
         return self.model.encode(

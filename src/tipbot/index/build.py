@@ -127,10 +127,30 @@ def _segment_all(cfg: Config, posts: Sequence[Post], embedder: Embedder) -> list
 def _embed(
     segs: Sequence[Segmented], embedder: Embedder, progress: Progress | None
 ) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """Chunk and sentence vectors per post, in one length-sorted pass over all texts."""
-    chunk_texts = [embed_text(s.post, c) for s in segs for c in s.chunks]
-    sent_texts = [s.post.text[x.start : x.end] for s in segs for x in s.sentences]
-    texts = chunk_texts + sent_texts
+    """Chunk and sentence vectors per post, from one length-sorted pass over the chunks.
+
+    Sentence vectors are pooled from the chunk's own token vectors (see
+    ``Embedder.encode_with_spans``), so quoting costs no second pass through the model. A
+    sentence no chunk token covers (possible only when the model had to cut a chunk) is
+    embedded on its own.
+    """
+    texts: list[str] = []
+    spans: list[list[tuple[int, int, int]]] = []
+    first_sentence = np.cumsum([0] + [len(s.sentences) for s in segs])
+    for k, s in enumerate(segs):
+        for c in s.chunks:
+            shift = len(s.post.title) + 1 - c.start  # post offset → embed_text offset
+            texts.append(embed_text(s.post, c))
+            spans.append(
+                [
+                    (int(first_sentence[k]) + i, x.start + shift, x.end + shift)
+                    for i, x in enumerate(s.sentences)
+                    if c.start <= x.start
+                    and x.end <= c.end
+                    or (x.start < c.end and c.start < x.end)  # a sentence cut across chunks
+                ]
+            )
+    n_sents = int(first_sentence[-1])
     done = 0
 
     def tick(n: int) -> None:
@@ -141,14 +161,18 @@ def _embed(
 
     if progress:
         progress("embedding", 0, len(texts))
-    vectors = embedder.encode(texts, progress=tick)
-    chunk_vecs, sent_vecs = vectors[: len(chunk_texts)], vectors[len(chunk_texts) :]
-    per_chunk, per_sent, ci, si = [], [], 0, 0
-    for s in segs:
+    chunk_vecs, sent_vecs, counts = embedder.encode_with_spans(texts, spans, n_sents, tick)
+    missing = np.flatnonzero(counts == 0)
+    if missing.size:
+        flat = [(s.post, x) for s in segs for x in s.sentences]
+        sent_vecs[missing] = embedder.encode(
+            [flat[i][0].text[flat[i][1].start : flat[i][1].end] for i in missing]
+        )
+    per_chunk, per_sent, ci = [], [], 0
+    for k, s in enumerate(segs):
         per_chunk.append(chunk_vecs[ci : ci + len(s.chunks)])
-        per_sent.append(sent_vecs[si : si + len(s.sentences)])
+        per_sent.append(sent_vecs[first_sentence[k] : first_sentence[k + 1]])
         ci += len(s.chunks)
-        si += len(s.sentences)
     return per_chunk, per_sent
 
 

@@ -1,0 +1,153 @@
+"""The slash commands: /ask and /about, on a CommandTree that enforces where the bot answers.
+
+/ask question: Who funds help for trafficking victims?
+/ask question: ILO forced labour since: 2009-01-01 until: 2012-12-31 results: 5
+/about
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+import discord
+from discord import app_commands
+
+from tipbot.bot import policy
+from tipbot.render.discord import about_payload, notice_payload
+
+if TYPE_CHECKING:
+    from tipbot.bot.client import TipClient
+
+log = logging.getLogger(__name__)
+NO_MENTIONS = discord.AllowedMentions.none()
+
+
+async def reply_ephemeral(interaction: discord.Interaction, text: str) -> None:
+    """A short private note to the person who asked, whether or not we already responded."""
+    content = notice_payload(text).content
+    if interaction.response.is_done():
+        await interaction.followup.send(content, ephemeral=True, allowed_mentions=NO_MENTIONS)
+    else:
+        await interaction.response.send_message(
+            content, ephemeral=True, allowed_mentions=NO_MENTIONS
+        )
+
+
+def _channel_ids(interaction: discord.Interaction) -> tuple[int, ...]:
+    channel = interaction.channel
+    parent = getattr(channel, "parent_id", None)
+    ids = (interaction.channel_id, parent)
+    return tuple(i for i in ids if i is not None)
+
+
+class TipTree(app_commands.CommandTree):
+    """Refuses interactions outside the allowed guilds/channels; logs tracebacks, tells users
+    only that something went wrong."""
+
+    async def interaction_check(self, interaction: discord.Interaction, /) -> bool:
+        client: TipClient = self.client  # type: ignore[assignment]
+        if policy.place_allowed(client.settings, interaction.guild_id, _channel_ids(interaction)):
+            return True
+        if interaction.type is discord.InteractionType.application_command:
+            await reply_ephemeral(interaction, policy.DENIED_PLACE)
+        return False  # autocomplete elsewhere: no suggestions
+
+    async def on_error(
+        self, interaction: discord.Interaction, error: app_commands.AppCommandError, /
+    ) -> None:
+        if isinstance(error, app_commands.CheckFailure):
+            return  # already answered by interaction_check
+        command = interaction.command.name if interaction.command else "?"
+        log.error("/%s failed", command, exc_info=error)
+        try:
+            await reply_ephemeral(interaction, policy.FAILED)
+        except discord.HTTPException:
+            log.warning("could not tell the user that /%s failed", command)
+
+
+@app_commands.command(name="ask", description="Ask the archive; get verbatim, linked quotes.")
+@app_commands.describe(
+    question="What you want to know, e.g. Who funds help for trafficking victims?",
+    since="Only posts on or after this date (YYYY-MM-DD)",
+    until="Only posts on or before this date (YYYY-MM-DD)",
+    label="Only posts with this label",
+    results="How many posts to quote (1-5)",
+)
+@app_commands.allowed_contexts(guilds=True, dms=True, private_channels=True)
+async def ask(
+    interaction: discord.Interaction,
+    question: app_commands.Range[str, 1, 1000],
+    since: app_commands.Range[str, 1, 32] | None = None,
+    until: app_commands.Range[str, 1, 32] | None = None,
+    label: app_commands.Range[str, 1, 100] | None = None,
+    results: app_commands.Range[int, 1, 5] | None = None,
+) -> None:
+    """Answer ``question`` with quotes from the archive.
+
+        /ask question: Who funds help for trafficking victims?
+        /ask question: forced labour since: 2009-01-01 label: Reports results: 5
+
+    Bad dates and cooldowns get a private note; otherwise the bot defers (the search may take
+    a moment) and sends the answer, under the question, as a follow-up.
+    """
+    client: TipClient = interaction.client  # type: ignore[assignment]
+    try:
+        since_d = policy.parse_date(since, "since")
+        until_d = policy.parse_date(until, "until")
+        policy.check_range(since_d, until_d)
+    except ValueError as e:
+        await reply_ephemeral(interaction, str(e))
+        return
+    wait = client.cooldown.hit(interaction.user.id)
+    if wait:
+        await reply_ephemeral(interaction, policy.retry_message(wait))
+        return
+    await interaction.response.defer(thinking=True)
+    # Discord enforces 1-5 and 1000 characters; stay safe if a client does not.
+    k = max(1, min(results, 5)) if results is not None else None
+    payload, view = await client.reply_for(
+        question[:1000], k, since=since_d, until=until_d, label=label, show_question=True
+    )
+    kwargs = {"view": view} if view is not None else {}
+    await interaction.followup.send(
+        payload.content or discord.utils.MISSING,
+        embeds=[discord.Embed.from_dict(e) for e in payload.embeds],
+        allowed_mentions=NO_MENTIONS,
+        **kwargs,
+    )
+
+
+@ask.autocomplete("label")
+async def label_choices(
+    interaction: discord.Interaction, current: str
+) -> list[app_commands.Choice[str]]:
+    """The archive's labels that contain what was typed (labels must match exactly)."""
+    client: TipClient = interaction.client  # type: ignore[assignment]
+    typed = current.casefold()
+    found = [lb for lb in client.labels() if typed in lb.casefold()]
+    return [app_commands.Choice(name=lb[:100], value=lb[:100]) for lb in found[:25]]
+
+
+@app_commands.command(name="about", description="What this archive is and how to read answers.")
+@app_commands.allowed_contexts(guilds=True, dms=True, private_channels=True)
+async def about(interaction: discord.Interaction) -> None:
+    """Size and dates of the archive, how to ask, how to read an answer (only you see it)."""
+    client: TipClient = interaction.client  # type: ignore[assignment]
+    archive = client.archive
+    posts = archive.data.posts if archive else ()
+    dates = sorted(p.date for p in posts if p.date)
+    built = archive.data.manifest.get("built_at", "") if archive else ""
+    payload = about_payload(
+        len(posts), dates[0] if dates else None, dates[-1] if dates else None, built
+    )
+    await interaction.response.send_message(
+        embeds=[discord.Embed.from_dict(e) for e in payload.embeds],
+        ephemeral=True,
+        allowed_mentions=NO_MENTIONS,
+    )
+
+
+def add_commands(tree: app_commands.CommandTree) -> None:
+    tree.add_command(ask)
+    tree.add_command(about)

@@ -1,0 +1,145 @@
+"""👍 / 👎 under an answer → one JSON line per vote in ``[bot] feedback_file``.
+
+    {"time": "2025-01-02T03:04:05+00:00", "vote": "up", "question": "…", "post_ids": ["…"],
+     "answered": true, "user": "sha256:…", "answer": "<key>", "message_id": 123}
+
+The buttons carry ``tipbot:vote:<up|down>:<key>`` as custom_id and are matched by a template
+(DynamicItem), so they keep working for as long as the bot runs, whatever view sent them. The
+key maps to the question and posts in a bounded in-memory memo; after a restart a vote on an
+older answer is still recorded, with question null and post_ids empty.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import logging
+import re
+import secrets
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import discord
+
+from tipbot.bot.policy import THANKS
+
+if TYPE_CHECKING:
+    from tipbot.bot.client import TipClient
+
+log = logging.getLogger(__name__)
+
+VOTE_TEMPLATE = r"tipbot:vote:(?P<vote>up|down):(?P<key>[0-9a-f]{16})"
+
+
+@dataclass(frozen=True)
+class Shown:
+    """What an answer showed, for the votes on it."""
+
+    question: str
+    post_ids: tuple[str, ...]
+    answered: bool
+
+
+class AnswerMemo:
+    """key → Shown for the last ``size`` answers (an LRU: memory stays bounded)."""
+
+    def __init__(self, size: int = 10_000) -> None:
+        self.size = size
+        self._items: OrderedDict[str, Shown] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def add(self, shown: Shown) -> str:
+        key = secrets.token_hex(8)
+        with self._lock:
+            self._items[key] = shown
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+        return key
+
+    def get(self, key: str) -> Shown | None:
+        with self._lock:
+            return self._items.get(key)
+
+
+class FeedbackLog:
+    """Append-only JSON lines; one lock so concurrent votes never interleave within a line."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._lock = threading.Lock()
+
+    def append(self, record: dict[str, Any]) -> None:
+        line = json.dumps(record, ensure_ascii=False) + "\n"
+        with self._lock:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with open(self.path, "a", encoding="utf-8") as f:
+                f.write(line)
+                f.flush()
+
+
+def user_hash(user_id: int) -> str:
+    """A pseudonym for the user: votes by one person can be grouped, not read as an id."""
+    return "sha256:" + hashlib.sha256(f"tipbot-feedback:{user_id}".encode()).hexdigest()[:16]
+
+
+def vote_record(
+    vote: str, key: str, shown: Shown | None, user_id: int, message_id: int | None
+) -> dict[str, Any]:
+    return {
+        "time": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "vote": vote,
+        "question": shown.question if shown else None,
+        "post_ids": list(shown.post_ids) if shown else [],
+        "answered": shown.answered if shown else None,
+        "user": user_hash(user_id),
+        "answer": key,
+        "message_id": message_id,
+    }
+
+
+class VoteButton(discord.ui.DynamicItem[discord.ui.Button], template=VOTE_TEMPLATE):
+    """One of the two feedback buttons; any click on one, even on an old message, lands here."""
+
+    def __init__(self, vote: str, key: str) -> None:
+        up = vote == "up"
+        super().__init__(
+            discord.ui.Button(
+                style=discord.ButtonStyle.secondary,
+                emoji="👍" if up else "👎",
+                label="Helpful" if up else "Not helpful",
+                custom_id=f"tipbot:vote:{vote}:{key}",
+            )
+        )
+        self.vote = vote
+        self.key = key
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Button, match: re.Match[str], /
+    ) -> VoteButton:
+        return cls(match["vote"], match["key"])
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        client: TipClient = interaction.client  # type: ignore[assignment]
+        shown = client.memo.get(self.key)
+        message_id = interaction.message.id if interaction.message else None
+        record = vote_record(self.vote, self.key, shown, interaction.user.id, message_id)
+        try:
+            await client.loop.run_in_executor(None, client.feedback.append, record)
+        except OSError:
+            log.exception("could not write feedback to %s", client.feedback.path)
+        await interaction.response.send_message(
+            THANKS, ephemeral=True, allowed_mentions=discord.AllowedMentions.none()
+        )
+
+
+def feedback_view(key: str) -> discord.ui.View:
+    """The two buttons for the answer stored under ``key`` (no timeout: they stay clickable)."""
+    view = discord.ui.View(timeout=None)
+    view.add_item(VoteButton("up", key))
+    view.add_item(VoteButton("down", key))
+    return view
