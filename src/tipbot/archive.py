@@ -188,11 +188,10 @@ class Archive:
         )  # fmt: skip
 
     def quote(self, data: IndexData, hits: list[Hit], qvec: np.ndarray, text: str):
-        terms = analyze(text)
-        idf = extract.query_idf(data, terms)
+        term_ids, idf = extract.query_terms(data, analyze(text))
         quotes, feats = [], []
         for hit in hits:
-            sc = extract.score_sentences(data, hit, qvec, text, terms, idf, self.quote_settings)
+            sc = extract.score_sentences(data, hit, qvec, text, term_ids, idf, self.quote_settings)
             chosen = extract.choose_sentences(data, sc, self.quote_settings)
             quotes.append(extract.make_quote(data, hit, sc, chosen, hit.score))
             feats.append(

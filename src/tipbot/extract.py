@@ -18,7 +18,6 @@ from urllib.parse import quote as percent
 import numpy as np
 
 from tipbot.index.store import IndexData
-from tipbot.lexical import analyze
 from tipbot.types import Hit, Quote
 
 ELLIPSIS = "…"
@@ -101,39 +100,31 @@ def answer_type_evidence(kind: str | None, question: str, sentences: list[str]) 
     return np.array([_has_new(pattern, s, ql) for s in sentences], dtype=np.float32)
 
 
-def lexical_overlap(
-    question_terms: list[str], sentences: list[str], idf: dict[str, float]
-) -> tuple[np.ndarray, np.ndarray]:
+def lexical_overlap(has: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Word overlap of each sentence with the question: two float (n,) arrays in [0, 1].
 
+    has: float (n sentences, q terms), 1 where the sentence holds the question's term.
+    weights: float (q terms,), each term's idf.
     global: share of the question's idf mass (rarity across the archive) in the sentence.
     local: the same with each term also weighted by its rarity within the post. The words that
     name the post's topic are in most of its sentences and in the question too; the words
     that pick out *the* sentence ("funded", "1,800") are rare within the post.
     """
-    q = sorted(set(question_terms))
-    n = len(sentences)
-    if not q or n == 0:
+    n = has.shape[0]
+    if has.shape[1] == 0 or n == 0:
         return np.zeros(n, np.float32), np.zeros(n, np.float32)
-    has = np.array(
-        [[t in terms for t in q] for terms in (set(analyze(x)) for x in sentences)],
-        dtype=np.float32,
-    )
-    w = np.array([idf.get(t, 0.0) for t in q], dtype=np.float32)
     df = has.sum(axis=0)
-    w_local = w * np.log1p(n / np.maximum(df, 1)) * (df > 0)
-    total, total_local = w.sum(), w_local.sum()
-    glob = has @ w / total if total > 0 else np.zeros(n, np.float32)
-    local = has @ w_local / total_local if total_local > 0 else np.zeros(n, np.float32)
+    local_w = weights * np.log1p(n / np.maximum(df, 1)) * (df > 0)
+    total, total_local = weights.sum(), local_w.sum()
+    glob = has @ weights / total if total > 0 else np.zeros(n, np.float32)
+    local = has @ local_w / total_local if total_local > 0 else np.zeros(n, np.float32)
     return glob.astype(np.float32), local.astype(np.float32)
 
 
-def query_idf(data: IndexData, terms: list[str]) -> dict[str, float]:
-    present = [t for t in set(terms) if t in data.lexical.vocab]
-    if not present:
-        return {}
-    ids = np.array([data.lexical.vocab[t] for t in present])
-    return dict(zip(present, data.lexical.idf(ids).tolist(), strict=True))
+def query_terms(data: IndexData, terms: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """The question's distinct terms known to the archive: (term ids, idf), sorted by id."""
+    ids = data.lexical.term_ids(terms)
+    return ids, data.lexical.idf(ids).astype(np.float32)
 
 
 def score_sentences(
@@ -141,16 +132,21 @@ def score_sentences(
     hit: Hit,
     qvec: np.ndarray,
     question: str,
-    q_terms: list[str],
-    idf: dict[str, float],
+    term_ids: np.ndarray,
+    idf: np.ndarray,
     s: QuoteSettings,
 ) -> Scored:
+    """Score every sentence of the hit's post. term_ids, idf: from ``query_terms``."""
     p = hit.post_index
-    rows = np.arange(data.post_sent[p], data.post_sent[p + 1])
+    s0, s1 = int(data.post_sent[p]), int(data.post_sent[p + 1])
+    rows = np.arange(s0, s1)
+    sims = np.asarray(data.sentence_vectors[s0:s1]) @ qvec
+    has = (data.sentence_terms[s0:s1][:, term_ids].toarray() > 0).astype(np.float32)
+    lex, local = lexical_overlap(has, idf)
     text = data.posts[p].text
-    sentences = [text[a:b] for a, b in zip(data.sent_start[rows], data.sent_end[rows], strict=True)]
-    sims = np.asarray(data.sentence_vectors[rows]) @ qvec
-    lex, local = lexical_overlap(q_terms, sentences, idf)
+    sentences = [
+        text[a:b] for a, b in zip(data.sent_start[s0:s1], data.sent_end[s0:s1], strict=True)
+    ]
     c = hit.chunk_index
     in_chunk = (rows >= data.chunk_sent_start[c]) & (rows < data.chunk_sent_end[c])
     typed = answer_type_evidence(expected_answer(question), question, sentences)
@@ -198,8 +194,7 @@ def _parts(data: IndexData, sc: Scored, chosen: list[int]) -> list[tuple[int, in
     return spans
 
 
-_OPENS_SENTENCE = re.compile(r"[.!?…:;\"'”’)\]]\s*$")
-_CLOSES_SENTENCE = re.compile(r"[.!?…:\"'”’)\]]$")
+_SENTENCE_ENDS = frozenset(".!?…:;\"'”’)]")
 
 
 def make_quote(data: IndexData, hit: Hit, sc: Scored, chosen: list[int], score: float) -> Quote:
@@ -209,10 +204,10 @@ def make_quote(data: IndexData, hit: Hit, sc: Scored, chosen: list[int], score: 
     shown = []
     for k, (start, end) in enumerate(spans):
         body = text[start:end]
-        before = text[:start]
+        before = text[max(0, start - 8) : start]
         # A part that starts or ends inside a sentence (a sentence cut for length) says so.
-        opens = not before.strip() or before.endswith("\n") or _OPENS_SENTENCE.search(before)
-        closes = _CLOSES_SENTENCE.search(body) or end >= len(text.rstrip())
+        opens = start == 0 or "\n" in before or before.rstrip()[-1:] in _SENTENCE_ENDS
+        closes = body[-1:] in _SENTENCE_ENDS or end >= len(text.rstrip())
         lead = "" if opens or k > 0 else ELLIPSIS
         shown.append(f"{lead}{body}{'' if closes else ELLIPSIS}")
     joined = shown[0]

@@ -72,9 +72,8 @@ class LexicalIndex:
     def scores(self, query: str) -> np.ndarray:
         """BM25 score of every chunk for ``query``: float32 (n_chunks,), 0 where no term matches."""
         ids = self.term_ids(analyze(query))
-        out = np.zeros(self.n_docs, dtype=np.float32)
         if ids.size == 0 or self.n_docs == 0:
-            return out
+            return np.zeros(self.n_docs, dtype=np.float32)
         indptr = self.counts.indptr
         starts, ends = indptr[ids], indptr[ids + 1]
         lens = ends - starts
@@ -85,8 +84,8 @@ class LexicalIndex:
         idf = np.repeat(self.idf(ids), lens).astype(np.float32)
         avgdl = max(float(self.lengths.mean()), 1.0)
         norm = K1 * (1 - B + B * self.lengths[rows] / avgdl)
-        np.add.at(out, rows, idf * tf * (K1 + 1) / (tf + norm))
-        return out
+        weights = idf * tf * (K1 + 1) / (tf + norm)
+        return np.bincount(rows, weights=weights, minlength=self.n_docs).astype(np.float32)
 
 
 def count_matrix(
@@ -115,16 +114,18 @@ def build(docs: Sequence[str]) -> LexicalIndex:
     return LexicalIndex(counts.tocsc(), lengths, vocab)
 
 
+def stack_rows(blocks: Sequence[sp.csr_matrix], n_terms: int) -> sp.csr_matrix:
+    """Row blocks counted against prefixes of one vocab → one CSR matrix (rows, n_terms)."""
+    if not blocks:
+        return sp.csr_matrix((0, n_terms), dtype=np.int32)
+    widened = [
+        sp.csr_matrix((m.data, m.indices, m.indptr), shape=(m.shape[0], n_terms)) for m in blocks
+    ]
+    return sp.vstack(widened, format="csr", dtype=np.int32)
+
+
 def stack(parts: Sequence[tuple[sp.csr_matrix, np.ndarray]], vocab: dict[str, int]) -> LexicalIndex:
     """Join row blocks (each counted against a prefix of ``vocab``) into one index."""
-    n_terms = len(vocab)
-    blocks = [
-        sp.csr_matrix((m.data, m.indices, m.indptr), shape=(m.shape[0], n_terms)) for m, _ in parts
-    ]
-    counts = (
-        sp.vstack(blocks, format="csc", dtype=np.int32)
-        if blocks
-        else sp.csc_matrix((0, n_terms), dtype=np.int32)
-    )
+    counts = stack_rows([m for m, _ in parts], len(vocab)).tocsc()
     lengths = np.concatenate([ln for _, ln in parts]) if parts else np.zeros(0, np.float32)
     return LexicalIndex(counts, lengths.astype(np.float32), vocab)

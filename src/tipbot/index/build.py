@@ -22,7 +22,7 @@ from tipbot.config import Config
 from tipbot.embed import Embedder
 from tipbot.errors import CorpusError, IndexError_, IndexMismatch
 from tipbot.index import dense, store
-from tipbot.lexical import analyze, count_matrix, stack
+from tipbot.lexical import analyze, count_matrix, stack, stack_rows
 from tipbot.parse import CorpusRead, corpus_files, read_corpus
 from tipbot.textutil import content_hash
 from tipbot.tokens import encoding
@@ -191,6 +191,7 @@ class _PostRows:
     chunk_vectors: np.ndarray
     sentence_vectors: np.ndarray
     counts: object  # scipy CSR rows against the vocab
+    sentence_terms: object  # scipy CSR: which terms each sentence holds
 
 
 def _rows_from_segment(
@@ -198,6 +199,8 @@ def _rows_from_segment(
 ) -> tuple[_PostRows, dict[str, int]]:
     chunks, sents = seg.chunks, seg.sentences
     counts, vocab = count_matrix([analyze(embed_text(seg.post, c)) for c in chunks], vocab)
+    # Analysed once here so that quoting never runs the analyser over sentences per question.
+    terms, vocab = count_matrix([analyze(seg.post.text[x.start : x.end]) for x in sents], vocab)
     rows = _PostRows(
         post=seg.post,
         fingerprint=seg.post.fingerprint,
@@ -210,6 +213,7 @@ def _rows_from_segment(
         chunk_vectors=cv,
         sentence_vectors=sv,
         counts=counts,
+        sentence_terms=terms,
     )
     return rows, vocab
 
@@ -229,6 +233,7 @@ def _rows_from_index(old: store.IndexData, i: int) -> _PostRows:
         chunk_vectors=np.asarray(old.chunk_vectors[c]),
         sentence_vectors=np.asarray(old.sentence_vectors[s0:s1]),
         counts=old.lexical.counts[c].tocsr(),
+        sentence_terms=old.sentence_terms[s0:s1],
     )
 
 
@@ -271,6 +276,7 @@ def _assemble(
         sentence_vectors=np.concatenate([r.sentence_vectors for r in rows]).astype(np.float32),
         dense=dense.build(vectors, kind),
         lexical=stack([(r.counts, ln) for r, ln in zip(rows, lengths, strict=True)], vocab),
+        sentence_terms=stack_rows([r.sentence_terms for r in rows], len(vocab)),
     )
 
 

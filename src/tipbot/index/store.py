@@ -11,6 +11,7 @@
         sentence_vectors.npy  float32 (sentences, dim), unit rows
         dense.faiss           FAISS index over chunk vectors
         lexical.npz           BM25 term counts (CSC) and chunk lengths
+        sentence_terms.npz    which terms each sentence holds (CSR), for quoting
         vocab.json            term → column
 
 A build is written into ``builds/<id>.tmp``, renamed to ``builds/<id>`` when complete, and only
@@ -44,12 +45,12 @@ from tipbot.index import dense
 from tipbot.lexical import LexicalIndex
 from tipbot.types import Post
 
-FORMAT = 1
+FORMAT = 2
 CURRENT = "CURRENT"
 BUILDS = "builds"
 FILES = (
     "manifest.json", "posts.jsonl", "arrays.npz", "chunk_vectors.npy", "sentence_vectors.npy",
-    "dense.faiss", "lexical.npz", "vocab.json",
+    "dense.faiss", "lexical.npz", "sentence_terms.npz", "vocab.json",
 )  # fmt: skip
 REBUILD = "run `tipbot index build`"
 
@@ -81,6 +82,7 @@ class IndexData:
     sentence_vectors: np.ndarray
     dense: faiss.Index
     lexical: LexicalIndex
+    sentence_terms: sp.csr_matrix  # (sentences, terms): term counts per sentence
     path: Path | None = None
 
     @property
@@ -160,6 +162,11 @@ def write_build(data: IndexData, root: Path) -> Path:
             f, data=lex.counts.data, indices=lex.counts.indices, indptr=lex.counts.indptr,
             shape=np.array(lex.counts.shape), lengths=lex.lengths,
         )  # fmt: skip
+        f.flush()
+        os.fsync(f.fileno())
+    st = data.sentence_terms
+    with open(tmp / "sentence_terms.npz", "wb") as f:
+        np.savez(f, data=st.data, indices=st.indices, indptr=st.indptr, shape=np.array(st.shape))
         f.flush()
         os.fsync(f.fileno())
     _write_file(tmp / "vocab.json", json.dumps(list(lex.vocab), ensure_ascii=False))
@@ -254,6 +261,10 @@ def load_build(build_dir: Path) -> IndexData:
         with np.load(build_dir / "lexical.npz") as z:
             counts = sp.csc_matrix((z["data"], z["indices"], z["indptr"]), shape=tuple(z["shape"]))
             lengths = z["lengths"]
+        with np.load(build_dir / "sentence_terms.npz") as z:
+            sentence_terms = sp.csr_matrix(
+                (z["data"], z["indices"], z["indptr"]), shape=tuple(z["shape"])
+            )
         terms = json.loads((build_dir / "vocab.json").read_text(encoding="utf-8"))
     except IndexDamaged:
         raise
@@ -263,6 +274,7 @@ def load_build(build_dir: Path) -> IndexData:
         manifest=manifest, posts=posts, **arrays, chunk_vectors=chunk_vectors,
         sentence_vectors=sentence_vectors, dense=index,
         lexical=LexicalIndex(counts, lengths, {t: i for i, t in enumerate(terms)}),
+        sentence_terms=sentence_terms,
         path=build_dir,
     )  # fmt: skip
     _check_consistency(data)
@@ -280,6 +292,8 @@ def _check_consistency(d: IndexData) -> None:
         problems.append(f"sentence vectors have {d.sentence_vectors.shape[0]} rows for {n_sents}")
     if d.dense.ntotal != n_chunks or d.lexical.n_docs != n_chunks:
         problems.append("FAISS or lexical index size differs from the chunk count")
+    if d.sentence_terms.shape[0] != n_sents:
+        problems.append("sentence term rows differ from the sentence count")
     if len(d.post_sent) != n_posts + 1 or len(d.post_days) != n_posts:
         problems.append("per-post arrays have the wrong length")
     if n_chunks and (d.chunk_post.max() >= n_posts or d.chunk_sent_end.max() > n_sents):

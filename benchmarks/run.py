@@ -1,0 +1,188 @@
+"""tipbot's speed and size, measured side by side with the bare model in one run.
+
+    .venv/bin/python benchmarks/run.py --posts 1000 --posts 10000
+
+For each archive size (a synthetic archive from benchmarks/synth.py) it measures: the full
+build against the bare model embedding the same chunk texts (the floor); `index update` after
+one post changes; warm question latency against embedding the question alone (the floor);
+cold start (process start → first answer) and peak RSS in a fresh process; index size on disk;
+and recall@10 of the approximate FAISS index (HNSW) against exact search. It prints a table
+and writes benchmarks/out/results.json. Timings are wall-clock on a shared machine: compare
+the ratios, which are measured side by side, rather than the absolute seconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(HERE))
+
+import synth  # noqa: E402
+
+from tipbot.archive import Archive  # noqa: E402
+from tipbot.chunk import embed_text  # noqa: E402
+from tipbot.config import parse_config  # noqa: E402
+from tipbot.embed import Embedder  # noqa: E402
+from tipbot.index import build_index, load_current  # noqa: E402
+from tipbot.index import dense as dense_index  # noqa: E402
+from tipbot.types import Chunk  # noqa: E402
+
+QUESTIONS = [json.loads(x)["question"] for x in (ROOT / "tests/data/devset.jsonl").read_text().splitlines()]
+
+COLD_START = """
+import sys, time, resource
+t0 = float(sys.argv[1])
+from tipbot.archive import Archive
+from tipbot.config import parse_config
+from pathlib import Path
+cfg = parse_config({"corpus": {"paths": [sys.argv[2]]}, "index": {"dir": sys.argv[3]}}, Path(sys.argv[3]))
+Archive.open(cfg, build_if_needed=False).ask("Who funds victims of trafficking?")
+print(time.time() - t0, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
+"""
+
+
+def pct(values: list[float], q: float) -> float:
+    return float(np.percentile(values, q)) if values else float("nan")
+
+
+def dir_size(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def chunk_texts(data) -> list[str]:
+    return [
+        embed_text(data.posts[p], Chunk("", 0, int(s), int(e), 0, 0, 0))
+        for p, s, e in zip(data.chunk_post, data.chunk_start, data.chunk_end, strict=True)
+    ]
+
+
+def ann_recall(vectors: np.ndarray, queries: np.ndarray, k: int = 10) -> dict:
+    exact = dense_index.build(vectors, "flat")
+    approx = dense_index.build(vectors, "hnsw")
+    _, truth = exact.search(queries, k)
+    t = time.perf_counter()
+    _, got = approx.search(queries, k)
+    hnsw_ms = (time.perf_counter() - t) / len(queries) * 1000
+    t = time.perf_counter()
+    exact.search(queries, k)
+    flat_ms = (time.perf_counter() - t) / len(queries) * 1000
+    recall = np.mean([len(set(a) & set(b)) / k for a, b in zip(truth, got, strict=True)])
+    return {"recall@10": round(float(recall), 4), "hnsw_ms": round(hnsw_ms, 3), "flat_ms": round(flat_ms, 3)}
+
+
+def bench(n_posts: int, embedder: Embedder, workdir: Path, n_questions: int) -> dict:
+    root = workdir / f"{n_posts}"
+    corpus = root / "corpus" / "posts.jsonl"
+    posts = synth.generate(n_posts, seed=1)
+    synth.write(posts, corpus)
+    cfg = parse_config({"corpus": {"paths": [str(corpus.parent)]}, "index": {"dir": str(root / "index")}}, root)
+
+    t = time.perf_counter()
+    report = build_index(cfg, embedder)
+    build_s = time.perf_counter() - t
+    data = load_current(cfg.index.dir)
+    texts = chunk_texts(data)
+    # The floor: the bare model embedding the same chunk texts, nothing else.
+    t = time.perf_counter()
+    embedder.model.encode(texts, batch_size=embedder.batch_size, show_progress_bar=False)
+    bare_s = time.perf_counter() - t
+
+    # One post changes: update vs full build.
+    posts[n_posts // 2]["text"] += "\nA sentence added for the update benchmark."
+    synth.write(posts, corpus)
+    t = time.perf_counter()
+    upd = build_index(cfg, embedder, incremental=True)
+    update_s = time.perf_counter() - t
+
+    archive = Archive(cfg, embedder, load_current(cfg.index.dir))
+    questions = (QUESTIONS * (n_questions // len(QUESTIONS) + 1))[:n_questions]
+    archive.ask(questions[0])  # warm-up
+    ask_ms, embed_ms = [], []
+    for q in questions:
+        t = time.perf_counter()
+        archive.ask(q)
+        ask_ms.append((time.perf_counter() - t) * 1000)
+        t = time.perf_counter()
+        embedder.encode_one(q)
+        embed_ms.append((time.perf_counter() - t) * 1000)
+
+    cold = subprocess.run(
+        [sys.executable, "-c", COLD_START, str(time.time()), str(corpus.parent), str(cfg.index.dir)],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    cold_s, rss = (float(x) for x in cold.stdout.split()[-2:])
+
+    qvecs = embedder.encode(questions)
+    vectors = np.asarray(data.chunk_vectors)
+    return {
+        "posts": n_posts,
+        "chunks": report.chunks,
+        "sentences": report.sentences,
+        "build_s": round(build_s, 1),
+        "chunks_per_s": round(report.chunks / build_s, 1),
+        "bare_embed_s": round(bare_s, 1),
+        "build_over_bare": round(build_s / bare_s, 3),
+        "update_s": round(update_s, 2),
+        "update_embedded_chunks": upd.embedded_chunks,
+        "update_over_build": round(update_s / build_s, 4),
+        "ask_p50_ms": round(pct(ask_ms, 50), 1),
+        "ask_p95_ms": round(pct(ask_ms, 95), 1),
+        "embed_q_p50_ms": round(pct(embed_ms, 50), 1),
+        "ask_over_embed_p50": round(statistics.median(ask_ms) / statistics.median(embed_ms), 3),
+        "cold_start_s": round(cold_s, 2),
+        "peak_rss_mb": round(rss / 2**20, 1),
+        "index_mb": round(dir_size(Path(data.path)) / 2**20, 1),
+        "vectors_mb": round(vectors.nbytes / 2**20, 1),
+        "ann": ann_recall(vectors, qvecs),
+        "index_kind": data.manifest["index_kind"],
+    }
+
+
+COLUMNS = [
+    ("posts", "posts"), ("chunks", "chunks"), ("build_s", "build s"), ("bare_embed_s", "bare s"),
+    ("build_over_bare", "build/bare"), ("update_s", "update s"), ("update_over_build", "update/build"),
+    ("ask_p50_ms", "ask p50 ms"), ("ask_p95_ms", "ask p95 ms"), ("embed_q_p50_ms", "embed q ms"),
+    ("ask_over_embed_p50", "ask/embed"), ("cold_start_s", "cold s"), ("peak_rss_mb", "RSS MB"),
+    ("index_mb", "index MB"),
+]  # fmt: skip
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--posts", type=int, action="append", help="archive size (repeatable)")
+    ap.add_argument("--questions", type=int, default=60)
+    ap.add_argument("--out", type=Path, default=HERE / "out" / "results.json")
+    args = ap.parse_args()
+    sizes = args.posts or [1000]
+    embedder = Embedder()
+    results = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for n in sizes:
+            print(f"benchmarking {n} posts…", file=sys.stderr, flush=True)
+            results.append(bench(n, embedder, Path(tmp), args.questions))
+    machine = {"cores": os.cpu_count(), "machine": platform.machine(), "python": platform.python_version()}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps({"machine": machine, "results": results}, indent=2))
+    print(f"machine: {machine['cores']} cores, {machine['machine']}, Python {machine['python']}")
+    print("| " + " | ".join(h for _, h in COLUMNS) + " | ANN recall@10 |")
+    print("|" + "---|" * (len(COLUMNS) + 1))
+    for r in results:
+        cells = [str(r[k]) for k, _ in COLUMNS] + [str(r["ann"]["recall@10"])]
+        print("| " + " | ".join(cells) + " |")
+
+
+if __name__ == "__main__":
+    main()
