@@ -8,7 +8,9 @@ code path can reach it.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +23,31 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+
+
+_threads_lock = threading.Lock()
+_threads_users = 0
+
+
+@contextmanager
+def torch_threads(n: int) -> Iterator[None]:
+    """Run torch with ``n`` intra-op threads inside the block.
+
+    torch's thread count is process-wide; concurrent callers (the bot answers several
+    questions at once) share the first caller's setting until the last one leaves.
+    """
+    import torch
+
+    global _threads_users
+    with _threads_lock:
+        if _threads_users == 0 and torch.get_num_threads() != n:
+            torch.set_num_threads(n)
+        _threads_users += 1
+    try:
+        yield
+    finally:
+        with _threads_lock:
+            _threads_users -= 1
 
 
 def packaged_model_path() -> Path:
@@ -47,15 +74,24 @@ def resolve_model_path(configured: str) -> Path:
 class Embedder:
     """Encodes texts into L2-normalised float32 vectors, shape (n, dim)."""
 
-    def __init__(self, model_path: str = "", batch_size: int = 64, threads: int = 0) -> None:
-        import torch
+    def __init__(
+        self,
+        model_path: str = "",
+        batch_size: int = 64,
+        threads: int = 0,
+        query_threads: int = 1,
+    ) -> None:
+        """``threads``: torch threads for batch encoding (index builds), 0 for every core.
+        ``query_threads``: for one question at a time. One thread answers a single short text
+        about as fast as several, and several threads spin-wait against everything else on a
+        small shared machine (measured: 10× slower question latency under load)."""
         import transformers
         from sentence_transformers import SentenceTransformer
 
         transformers.logging.set_verbosity_error()
         transformers.utils.logging.disable_progress_bar()
-        if threads > 0:
-            torch.set_num_threads(threads)
+        self.build_threads = threads if threads > 0 else (os.cpu_count() or 1)
+        self.query_threads = max(1, query_threads)
         self.path = resolve_model_path(model_path)
         self.model = SentenceTransformer(str(self.path), device="cpu", local_files_only=True)
         self.batch_size = batch_size
@@ -84,6 +120,12 @@ class Embedder:
         out = np.empty((len(texts), self.dim), dtype=np.float32)
         if not texts:
             return out
+        with torch_threads(self.build_threads):
+            return self._encode_sorted(texts, out, progress)
+
+    def _encode_sorted(
+        self, texts: Sequence[str], out: np.ndarray, progress: Callable[[int], None] | None
+    ) -> np.ndarray:
         order = np.argsort([-len(t) for t in texts], kind="stable")
         for i in range(0, len(texts), self.batch_size):
             idx = order[i : i + self.batch_size]
@@ -125,7 +167,7 @@ class Embedder:
         sums = np.zeros((n_spans, self.dim), dtype=np.float64)
         counts = np.zeros(n_spans, dtype=np.int64)
         order = np.argsort([-len(t) for t in texts], kind="stable")
-        with torch.inference_mode():
+        with torch.inference_mode(), torch_threads(self.build_threads):
             for b in range(0, len(texts), self.batch_size):
                 idx = order[b : b + self.batch_size]
                 enc = tokenizer(
@@ -164,9 +206,10 @@ class Embedder:
 
     def encode_one(self, text: str) -> np.ndarray:
         """One text → float32 vector (dim,), without the batching machinery."""
-        return self.model.encode(
-            text, convert_to_numpy=True, normalize_embeddings=True, show_progress_bar=False
-        ).astype(np.float32, copy=False)
+        with torch_threads(self.query_threads):
+            return self.model.encode(
+                text, convert_to_numpy=True, normalize_embeddings=True, show_progress_bar=False
+            ).astype(np.float32, copy=False)
 
     def count_pieces(self, texts: Sequence[str]) -> list[int]:
         """Word pieces each text becomes, [CLS] and [SEP] included, before any truncation."""

@@ -1,8 +1,274 @@
-"""`tipbot eval` (placeholder until evaluation lands)."""
+"""`tipbot eval`: measure the archive on a question set, and turn bot feedback into qrels.
+
+`tipbot eval FILE …` is short for `tipbot eval run FILE …`: a first argument that is not a
+subcommand name is taken as the question file (a file literally named `run` needs the long
+form, `tipbot eval run run`).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
 
 import click
+from rich import box
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+
+from tipbot.errors import TipbotError
+
+EXIT_BELOW_FLOOR = 3
 
 
-@click.group(name="eval")
+class EvalGroup(click.Group):
+    """A group whose default subcommand is `run`."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and args[0] not in ctx.help_option_names:
+            args = ["run", *args]
+        return super().parse_args(ctx, args)
+
+
+@click.group(name="eval", cls=EvalGroup)
 def eval_group():
-    """Evaluate retrieval (not built yet)."""
+    """Measure retrieval, quotes, abstention and latency on a question set.
+
+    \b
+    tipbot eval tests/data/devset.jsonl                  (same as: tipbot eval run …)
+    tipbot eval tests/data/devset.jsonl --json --per-question > report.json
+    tipbot eval devset.jsonl --fail-under recall@1=0.9 --fail-under answer_in_quote@3=0.75
+    tipbot eval devset.jsonl --run-out run.txt --plot eval.png --modes lexical,hybrid
+    tipbot eval queries.jsonl --qrels qrels/test.tsv     (BEIR)
+    tipbot eval topics.txt --qrels qrels.txt             (TREC)
+    tipbot eval feedback-to-qrels feedback.jsonl -o fb/qrels.tsv
+    """
+
+
+def _floors(ctx, param, values):
+    from tipbot.evaluate import parse_floor
+
+    try:
+        return [parse_floor(v) for v in values]
+    except ValueError as e:
+        raise click.BadParameter(str(e), ctx=ctx, param=param) from None
+
+
+def _modes(ctx, param, value):
+    from tipbot.evaluate import MODES
+
+    modes = [m.strip() for m in value.split(",") if m.strip()]
+    bad = [m for m in modes if m not in MODES]
+    if bad or not modes:
+        raise click.BadParameter(
+            f"{', '.join(bad) or 'nothing'}: choose from {','.join(MODES)}", ctx=ctx, param=param
+        )
+    return [m for m in MODES if m in modes]
+
+
+@eval_group.command("run")
+@click.argument("questions", type=click.Path(exists=True))
+@click.option("--qrels", type=click.Path(exists=True, dir_okay=False), help="Judgments for BEIR queries or TREC topics.")  # fmt: skip
+@click.option("--format", "fmt", type=click.Choice(["auto", "tipbot", "beir", "trec"]), default="auto", show_default=True, help="Question file format.")  # fmt: skip
+@click.option("-k", "k", type=click.IntRange(1, 100), default=10, show_default=True, help="Posts each mode ranks per question.")  # fmt: skip
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of tables.")
+@click.option("--per-question", is_flag=True, help="Add each question's outcome.")
+@click.option("--run-out", type=click.Path(dir_okay=False), help="Write the pipeline's ranking as a TREC run file.")  # fmt: skip
+@click.option("--plot", type=click.Path(dir_okay=False), help="Draw recall@k per mode and latency (PNG).")  # fmt: skip
+@click.option("--fail-under", "floors", multiple=True, callback=_floors, metavar="METRIC=VALUE", help=f"Exit {EXIT_BELOW_FLOOR} if METRIC is below VALUE (repeatable); e.g. recall@1=0.9, declined_unanswerable=0.8, dense.recall@3=0.8.")  # fmt: skip
+@click.option("--modes", default="lexical,dense,hybrid", show_default=True, callback=_modes, help="Retrieval modes to compare beside the pipeline.")  # fmt: skip
+@click.pass_context
+def run(ctx, questions, qrels, fmt, k, as_json, per_question, run_out, plot, floors, modes):
+    """Evaluate the archive on QUESTIONS, side by side for each retrieval mode.
+
+    QUESTIONS is tipbot JSONL ({"question", "gold": [post ids], "answers": [...]}; empty gold
+    marks an off-topic question), BEIR queries.jsonl or TREC topics with --qrels, or a BEIR
+    folder (queries.jsonl + qrels/test.tsv). Ranking metrics are over answerable questions;
+    the pipeline is `tipbot ask` as users get it (hybrid, quotes, abstention).
+
+    \b
+    tipbot eval run tests/data/devset.jsonl --fail-under recall@1=0.9 --json
+    """
+    from tipbot import cli
+    from tipbot.evaluate import below_floors, evaluate
+    from tipbot.evaluate_io import load_questions, unknown_gold, write_run
+
+    for name, _ in floors:
+        if "." in name and name.split(".")[0] not in modes:
+            raise click.UsageError(f"--fail-under {name}: add {name.split('.')[0]} to --modes")
+    qset = load_questions(questions, fmt, qrels)
+    if not qset.questions:
+        raise TipbotError(f"{questions} holds no questions: one JSON object a line")
+    if k < 10:
+        qset.warnings.append(f"-k {k} ranks fewer than 10 posts: recall@10 and @10 metrics see only {k}")  # fmt: skip
+    archive = cli.open_archive(ctx, quiet=as_json)
+    known = {p.id for p in archive.data.posts}
+    _warn(cli, [*qset.warnings, *unknown_gold(qset.questions, known)])
+    with _progress(cli.err) as progress:
+        report = evaluate(archive, qset.questions, k=k, modes=modes, progress=progress)
+    data = report.to_json(per_question)
+    if run_out:
+        write_run(run_out, report.run, "tipbot")
+    if plot:
+        from tipbot.evaluate_plot import plot_report
+
+        plot_report(report, plot, title=f"tipbot eval: {Path(questions).name}")
+    if as_json:
+        print(json.dumps(data, ensure_ascii=False))
+    else:
+        cli.out.print(render_report(report, per_question, cli.out.width))
+    failures = below_floors(data, floors)
+    for line in failures:
+        cli.err.print(f"[bold red]below floor:[/] {line}", markup=True, highlight=False)
+    if failures:
+        ctx.exit(EXIT_BELOW_FLOOR)
+    if floors:
+        cli.err.print(f"all {len(floors)} floors met")
+
+
+def _warn(cli, lines: list[str]) -> None:
+    for line in lines[: cli.MAX_ISSUES_SHOWN]:
+        cli.err.print(f"[yellow]warning:[/] {line}", markup=True, highlight=False)
+    if len(lines) > cli.MAX_ISSUES_SHOWN:
+        cli.err.print(f"[yellow]warning:[/] … and {len(lines) - cli.MAX_ISSUES_SHOWN} more")
+
+
+class _progress:
+    """A bar on stderr while questions are asked (invisible when stderr is not a terminal)."""
+
+    def __init__(self, console):
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+        self.bar = Progress(TextColumn("asking"), BarColumn(), MofNCompleteColumn(), console=console, transient=True, auto_refresh=False)  # fmt: skip
+        self.task = None
+
+    def __enter__(self):
+        self.bar.__enter__()
+        return self.update
+
+    def update(self, done: int, total: int) -> None:
+        if self.task is None:
+            self.task = self.bar.add_task("asking", total=total)
+        self.bar.update(self.task, completed=done, refresh=True)
+
+    def __exit__(self, *exc):
+        return self.bar.__exit__(*exc)
+
+
+@eval_group.command("feedback-to-qrels")
+@click.argument("feedback", type=click.Path(exists=True, dir_okay=False))
+@click.option("-o", "--output", default="qrels.tsv", show_default=True, type=click.Path(dir_okay=False), help="Qrels TSV to write.")  # fmt: skip
+@click.option("--queries-out", type=click.Path(dir_okay=False), help="Queries JSONL to write [default: queries.jsonl beside the qrels].")  # fmt: skip
+def feedback_to_qrels_cmd(feedback, output, queries_out):
+    """Turn the bot's 👍/👎 log (FEEDBACK, JSON lines) into BEIR qrels + queries.
+
+    Each vote judges every post shown with it: up → relevance 1, down → 0. On a declined
+    answer (only the closest posts shown), 👍 judges them 0 (nothing answers) and 👎 is left
+    out (it says "answer this", not with which post). Disagreeing votes on one question and
+    post: the majority wins, a tie goes to the latest vote. Questions get a stable id (a hash
+    of their words). Unusable lines are skipped with a warning naming the line. A question with
+    no post judged relevant is one `tipbot eval` expects the bot to decline; review those
+    before relying on them.
+
+    \b
+    tipbot eval feedback-to-qrels feedback.jsonl -o fb/qrels.tsv
+    tipbot eval fb/queries.jsonl --qrels fb/qrels.tsv
+    """
+    from tipbot import cli
+    from tipbot.evaluate_io import feedback_to_qrels, write_beir
+
+    fb = feedback_to_qrels(feedback)
+    _warn(cli, [f"skipped {line}" for line in fb.skipped])
+    if not fb.queries:
+        raise TipbotError(f"{feedback} holds no usable votes: nothing written")
+    qrels_path = Path(output)
+    queries_path = Path(queries_out) if queries_out else qrels_path.parent / "queries.jsonl"
+    write_beir(fb.queries, fb.qrels, qrels_path, queries_path)
+    judged = sum(len(d) for d in fb.qrels.values())
+    relevant = sum(r > 0 for d in fb.qrels.values() for r in d.values())
+    cli.out.print(
+        f"{fb.votes} votes → {len(fb.queries)} questions, {judged} judgments ({relevant} "
+        f"relevant, {fb.conflicts} settled by majority); {len(fb.skipped)} lines skipped, "
+        f"{fb.unlinked} votes without their question, {fb.declined_down} 👎 on declined "
+        "answers left out\n"
+        f"wrote {qrels_path} and {queries_path}\n"
+        f"evaluate with: tipbot eval {queries_path} --qrels {qrels_path}"
+    )
+
+
+# ---- the terminal report ----------------------------------------------------------------------
+
+
+def _fmt(v: float | None) -> str:
+    return "n/a" if v is None else f"{v:.3f}"
+
+
+def render_report(report, per_question: bool = False, width: int = 100) -> Group:
+    from tipbot.evaluate import METRICS
+
+    a = report.abstention
+    n_off = a["unanswerable"]
+    title = f"{report.questions} questions: {report.answerable} answerable, {n_off} off-topic"
+    table = Table(title=title, box=box.SIMPLE_HEAVY, title_justify="left")
+    table.add_column("metric")
+    columns = {**report.modes, "pipeline": report.metrics}
+    for name in columns:
+        table.add_column(name, justify="right", style="bold" if name == "pipeline" else None)
+    for metric in METRICS:
+        values = [columns[c][metric] for c in columns]
+        best = max((v for v in values if v is not None), default=None)
+        cells = [
+            Text(_fmt(v), style="green" if v is not None and v == best else "") for v in values
+        ]
+        table.add_row(metric, *cells)
+    parts: list = [table]
+    lines = []
+    if n_off:
+        d = a["declined_unanswerable"]
+        lines.append(f"declined {round(d * n_off)}/{n_off} off-topic questions ({d:.0%})")
+    if a["answerable"]:
+        w = a["declined_answerable"]
+        n = a["answerable"]
+        lines.append(f"wrongly declined {round(w * n)}/{n} answerable questions ({w:.0%})")
+    lat = report.latency_ms
+    if lat["p50"] is not None:
+        lines.append(
+            f"latency per question: p50 {lat['p50']:.1f} ms, p95 {lat['p95']:.1f} ms, "
+            f"p99 {lat['p99']:.1f} ms (mean {lat['mean']:.1f}, max {lat['max']:.1f})"
+        )
+    parts.append(Text("pipeline: " + "; ".join(lines), style="bold") if lines else Text(""))
+    parts.append(
+        Text(
+            f"Ranking metrics over the {report.answerable} answerable questions (ir-measures). "
+            f"answer_in_quote: a quote from a gold post holds a gold answer, over the "
+            f"{report.with_answers} questions that list answers. pipeline = hybrid ranking + "
+            "the quotes `tipbot ask` shows + abstention.",
+            style="dim",
+        )
+    )
+    if per_question:
+        parts.append(_question_table(report, width))
+    return Group(*parts)
+
+
+def _question_table(report, width: int) -> Table:
+    table = Table(box=box.SIMPLE, title="per question (pipeline)", title_justify="left")
+    cols = {"id": 13, "recall@1": 8, "aiq@3": 5, "answered": 8, "ms": 5}
+    for col, w in cols.items():
+        table.add_column(col, justify="left" if col == "id" else "right", min_width=w, no_wrap=True)
+    # The question gets the width left (2 spaces of padding a column) and is cut to one line.
+    rest = max(20, width - sum(cols.values()) - 2 * (len(cols) + 1) - 6)
+    table.add_column("question", no_wrap=True, overflow="ellipsis", max_width=rest)
+    for row in report.per_question:
+        m = row["metrics"]
+        wrong = (
+            row["answerable"] != row["answered"]
+            or m["recall@1"] == 0
+            or m["answer_in_quote@3"] == 0
+        )
+        table.add_row(
+            row["id"], _fmt(m["recall@1"]), _fmt(m["answer_in_quote@3"]),
+            "yes" if row["answered"] else "no", f"{row['latency_ms']:.0f}", row["question"],
+            style="red" if wrong else None,
+        )  # fmt: skip
+    return table

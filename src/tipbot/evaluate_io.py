@@ -86,7 +86,9 @@ def _json_lines(path: Path):
         try:
             obj = json.loads(line)
         except json.JSONDecodeError as e:
-            raise EvalFileError(f"{path}:{n}: not valid JSON ({e.msg}): one object a line") from None
+            raise EvalFileError(
+                f"{path}:{n}: not valid JSON ({e.msg}): one object a line"
+            ) from None
         if not isinstance(obj, dict):
             raise EvalFileError(f"{path}:{n}: expected a JSON object, got {type(obj).__name__}")
         yield n, obj
@@ -180,36 +182,29 @@ def read_qrels(path: Path) -> dict[str, dict[str, int]]:
     """query id → {doc id: relevance}. Lines are BEIR ``query-id corpus-id score`` (a header
     line is skipped) or TREC ``qid 0 docid rel``; tabs or spaces; '#' lines are comments."""
     qrels: dict[str, dict[str, int]] = defaultdict(dict)
+    first = True
     for n, line in enumerate(_read_text(path).splitlines(), 1):
         parts = line.split()
         if not parts or parts[0].startswith("#"):
             continue
+        header, first = first, False
         if len(parts) not in (3, 4):
             raise EvalFileError(
                 f"{path}:{n}: expected 'query-id corpus-id score' (BEIR) or 'qid 0 docid rel' "
                 f"(TREC), got {len(parts)} columns"
             )
-        qid, doc, rel = (parts[0], parts[1], parts[2]) if len(parts) == 3 else (
-            parts[0], parts[2], parts[3]
-        )  # fmt: skip
+        qid, doc, rel = parts if len(parts) == 3 else (parts[0], parts[2], parts[3])
         try:
             qrels[qid][doc] = int(rel)
         except ValueError:
-            if not qrels and n == _first_line(path):
-                continue  # the header
+            if header:
+                continue  # "query-id corpus-id score"
             raise EvalFileError(
                 f"{path}:{n}: relevance {rel!r} is not a whole number (use 0 for not relevant)"
             ) from None
     if not qrels:
         raise EvalFileError(f"{path}: no judgments found: one 'query-id corpus-id score' a line")
     return dict(qrels)
-
-
-def _first_line(path: Path) -> int:
-    for n, line in enumerate(_read_text(path).splitlines(), 1):
-        if line.split() and not line.lstrip().startswith("#"):
-            return n
-    return 0
 
 
 def detect_format(path: Path) -> str:
@@ -236,7 +231,9 @@ def detect_format(path: Path) -> str:
     )
 
 
-def load_questions(path: str | Path, fmt: str = "auto", qrels: str | Path | None = None) -> QuestionSet:
+def load_questions(
+    path: str | Path, fmt: str = "auto", qrels: str | Path | None = None
+) -> QuestionSet:
     """Read a question set in any of the three formats (see the module docstring)."""
     path = Path(path)
     if fmt not in FORMATS:
@@ -246,7 +243,7 @@ def load_questions(path: str | Path, fmt: str = "auto", qrels: str | Path | None
     if fmt == "tipbot":
         if qrels is not None:
             raise EvalFileError(
-                f"{path}: tipbot question files carry their own \"gold\": drop --qrels"
+                f'{path}: tipbot question files carry their own "gold": drop --qrels'
             )
         return QuestionSet(read_tipbot(path))
     if path.is_dir():
@@ -292,22 +289,31 @@ def write_run(path: str | Path, run: dict[str, list[tuple[str, float]]], tag: st
     for qid, ranked in run.items():
         for rank, (doc, score) in enumerate(ranked, 1):
             lines.append(f"{qid} Q0 {doc} {rank} {score:.6f} {tag}\n")
-    Path(path).write_text("".join(lines), encoding="utf-8")
+    _write(Path(path), "".join(lines))
+
+
+def _write(path: Path, text: str) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    except OSError as e:
+        raise EvalFileError(f"{path}: cannot be written ({e.strerror}): check the folder") from None
 
 
 def write_beir(
-    queries: list[tuple[str, str]], qrels: dict[str, dict[str, int]], qrels_out: Path, queries_out: Path
+    queries: list[tuple[str, str]],
+    qrels: dict[str, dict[str, int]],
+    qrels_out: Path,
+    queries_out: Path,
 ) -> None:
-    qrels_out.parent.mkdir(parents=True, exist_ok=True)
-    queries_out.parent.mkdir(parents=True, exist_ok=True)
     rows = [f"{q}\t{d}\t{rel}\n" for q, docs in qrels.items() for d, rel in docs.items()]
-    qrels_out.write_text(QRELS_HEADER + "\n" + "".join(rows), encoding="utf-8")
-    queries_out.write_text(
+    _write(qrels_out, QRELS_HEADER + "\n" + "".join(rows))
+    _write(
+        queries_out,
         "".join(
             json.dumps({"_id": qid, "text": text, "metadata": {}}, ensure_ascii=False) + "\n"
             for qid, text in queries
         ),
-        encoding="utf-8",
     )
 
 
@@ -318,60 +324,89 @@ def write_beir(
 class FeedbackQrels:
     queries: list[tuple[str, str]]  # (id, question), in first-seen order
     qrels: dict[str, dict[str, int]]
-    votes: int
-    conflicts: int  # judgments where the votes disagreed
-    skipped: list[str]  # "file:line: why"
+    votes: int  # votes turned into judgments
+    conflicts: int  # (question, post) pairs whose votes disagreed
+    skipped: list[str]  # "file:line: why", for lines that are not usable records
+    unlinked: int = 0  # votes the bot logged without their question (answer older than a restart)
+    declined_down: int = 0  # 👎 on a declined answer: says "answer this", not which post does
 
 
 def feedback_to_qrels(path: str | Path) -> FeedbackQrels:
-    """The bot's 👍/👎 log as judgments. Each vote judges every post it was shown with: up → 1,
-    down → 0. When votes on one (question, post) disagree, the majority wins; a tie goes to the
-    latest vote (the bot appends votes as they come, so later lines are newer). Questions are
-    grouped by :func:`question_id`, so spacing and case differences count as one question.
-    Lines that cannot be used are skipped and named in ``skipped``."""
+    """The bot's 👍/👎 log (bot/feedback.py) as judgments of (question, post).
+
+    * A vote judges every post shown with it: up → 1, down → 0.
+    * On a declined answer the posts shown are only the closest ones: 👍 agrees that nothing
+      answers, so they are judged 0 (the question comes out unanswerable); 👎 says the bot
+      should have answered but not with what, so it is counted and left out.
+    * Disagreeing votes on one (question, post): the majority wins; a tie goes to the latest
+      vote (the bot appends votes as they come, so later lines are newer).
+    * Questions are grouped by :func:`question_id`: spacing and case differences are one
+      question. Votes logged without their question (after a bot restart) are counted and left
+      out; lines that are not usable records are skipped and named in ``skipped``.
+    """
     path = Path(path)
-    tally: dict[str, dict[str, list[int]]] = {}  # qid → post → [ups, downs, last vote]
+    tally: dict[str, dict[str, list[int]]] = {}  # qid → post → [ones, zeros, last judgment]
     texts: dict[str, str] = {}
-    votes, skipped = 0, []
+    fb = FeedbackQrels([], {}, 0, 0, [])
     for n, line in enumerate(_read_text(path).splitlines(), 1):
         if not line.strip():
             continue
-        where = f"{path}:{n}"
         try:
             obj = json.loads(line)
         except json.JSONDecodeError as e:
-            skipped.append(f"{where}: not valid JSON ({e.msg})")
+            fb.skipped.append(f"{path}:{n}: not valid JSON ({e.msg})")
             continue
         problem = _feedback_problem(obj)
         if problem:
-            skipped.append(f"{where}: {problem}")
+            fb.skipped.append(f"{path}:{n}: {problem}")
             continue
+        if obj.get("question") is None and not obj.get("post_ids"):
+            fb.unlinked += 1
+            continue
+        declined = obj.get("answered") is False
+        if declined and obj["vote"] == "down":
+            fb.declined_down += 1
+            continue
+        rel = int(obj["vote"] == "up" and not declined)
         qid = question_id(obj["question"])
         texts.setdefault(qid, " ".join(obj["question"].split()))
-        up = obj["vote"] == "up"
-        votes += 1
+        fb.votes += 1
         for post in dict.fromkeys(obj["post_ids"]):
             t = tally.setdefault(qid, {}).setdefault(post, [0, 0, 0])
-            t[0 if up else 1] += 1
-            t[2] = int(up)
-    qrels, conflicts = {}, 0
+            t[1 - rel] += 1
+            t[2] = rel
     for qid, posts in tally.items():
-        qrels[qid] = {}
-        for post, (ups, downs, last) in posts.items():
-            conflicts += bool(ups and downs)
-            qrels[qid][post] = 1 if ups > downs else 0 if downs > ups else last
-    return FeedbackQrels(list(texts.items()), qrels, votes, conflicts, skipped)
+        fb.qrels[qid] = {}
+        for post, (ones, zeros, last) in posts.items():
+            fb.conflicts += bool(ones and zeros)
+            fb.qrels[qid][post] = 1 if ones > zeros else 0 if zeros > ones else last
+    fb.queries = list(texts.items())
+    return fb
 
 
 def _feedback_problem(obj) -> str:
     if not isinstance(obj, dict):
         return "expected a JSON object"
-    q = obj.get("question")
-    if not isinstance(q, str) or not q.strip():
-        return 'no "question" text'
-    ids = obj.get("post_ids")
-    if not isinstance(ids, list) or not ids or not all(isinstance(i, str) and i for i in ids):
-        return '"post_ids" must be a non-empty list of post ids'
     if obj.get("vote") not in ("up", "down"):
         return f'"vote" must be "up" or "down", got {obj.get("vote")!r}'
+    q, ids = obj.get("question"), obj.get("post_ids")
+    if q is None and ids in ([], None):
+        return ""  # the bot's record of a vote whose answer it no longer remembers
+    if not isinstance(q, str) or not q.strip():
+        return 'no "question" text'
+    if not isinstance(ids, list) or not ids or not all(isinstance(i, str) and i for i in ids):
+        return '"post_ids" must be a non-empty list of post ids'
     return ""
+
+
+def unknown_gold(questions: list[Question], known: set[str]) -> list[str]:
+    """A warning per question whose judged posts are not in the index (typo, or a stale index)."""
+    out = []
+    for q in questions:
+        missing = sorted(set(q.relevant) - known)
+        if missing:
+            out.append(
+                f"{q.source}: gold post {', '.join(missing)} is not in the index: check the id "
+                "(`tipbot ask --json` shows post ids) or rebuild the index"
+            )
+    return out
