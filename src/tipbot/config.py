@@ -70,7 +70,7 @@ class AnswerConfig:
     # A question naming something the archive never mentions ("Brazil", "2015") needs this.
     unknown_name_min_score: float = 0.90
     max_sentences: int = 3
-    max_quote_chars: int = 400
+    max_quote_chars: int = 450
     # Questions longer than this many tokens are shortened: bounded work for any input.
     max_question_tokens: int = 128
 

@@ -18,6 +18,7 @@ from urllib.parse import quote as percent
 import numpy as np
 
 from tipbot.index.store import IndexData
+from tipbot.lexical import analyze
 from tipbot.types import Hit, Quote
 
 ELLIPSIS = "…"
@@ -34,6 +35,9 @@ class QuoteSettings:
     # Bonus for a sentence holding what the question asks for (a number for "how many", a
     # name for "who") that the question does not already contain.
     w_answer_type: float = 0.15
+    # Sentences that restate the post's title match every question about the post; the
+    # answer is usually elsewhere. This much is taken off per share of title words repeated.
+    w_title: float = 0.5
     # A further sentence joins the quote only if it scores at least this share of the best…
     min_ratio: float = 0.3
     # …and has at least this many words: headings, bylines and "From the OSCE:" carry no
@@ -150,12 +154,18 @@ def score_sentences(
     c = hit.chunk_index
     in_chunk = (rows >= data.chunk_sent_start[c]) & (rows < data.chunk_sent_end[c])
     typed = answer_type_evidence(expected_answer(question), question, sentences)
+    title_ids = data.lexical.term_ids(analyze(data.posts[p].title))
+    if s.w_title and title_ids.size:
+        title_share = (data.sentence_terms[s0:s1][:, title_ids].toarray() > 0).mean(axis=1)
+    else:
+        title_share = np.zeros(s1 - s0, dtype=np.float32)
     scores = (
         s.w_dense * sims
         + s.w_lexical * lex
         + s.w_local * local
         + s.w_in_chunk * in_chunk
         + s.w_answer_type * typed
+        - s.w_title * title_share
     )
     return Scored(rows, scores.astype(np.float32), sims, lex, int(np.argmax(scores)))
 
