@@ -104,12 +104,23 @@ def check_settings(cfg: Config, manifest: dict, embedder_name: str) -> None:
 
 
 def _read(cfg: Config, strict: bool) -> CorpusRead:
+    config = cfg.source or "the config"
+    missing = [p for p in cfg.corpus.paths if not p.exists()]
+    if missing:
+        # Checked first: a mistyped folder would otherwise silently drop its posts, or read as
+        # an empty archive.
+        names = ", ".join(str(p) for p in missing)
+        raise CorpusError(
+            f"corpus path {names} does not exist ([corpus] paths in {config}): create it and "
+            "put the archive there, or set [corpus] paths to the folder that holds it"
+        )
     read = read_corpus(cfg.corpus.paths, cfg.corpus.base_url)
     if not read.posts:
         where = ", ".join(str(p) for p in cfg.corpus.paths)
+        first = f"; first: {read.issues[0]}" if read.issues else ""
         raise CorpusError(
-            f"no posts found in {where} ({len(read.files)} files, {len(read.issues)} problems): "
-            "put the archive there or set [corpus] paths in the config"
+            f"no posts found in {where} ({len(read.files)} files, {len(read.issues)} problems"
+            f"{first}): put the archive there or set [corpus] paths in {config}"
         )
     if strict and read.issues:
         raise CorpusError(
@@ -218,23 +229,41 @@ def _rows_from_segment(
     return rows, vocab
 
 
-def _rows_from_index(old: store.IndexData, i: int) -> _PostRows:
-    c = np.flatnonzero(old.chunk_post == i)
-    s0, s1 = int(old.post_sent[i]), int(old.post_sent[i + 1])
-    return _PostRows(
-        post=old.posts[i],
-        fingerprint=old.posts[i].fingerprint,
-        chunk_start=old.chunk_start[c],
-        chunk_end=old.chunk_end[c],
-        chunk_sent_start=old.chunk_sent_start[c] - s0,
-        chunk_sent_end=old.chunk_sent_end[c] - s0,
-        sent_start=old.sent_start[s0:s1],
-        sent_end=old.sent_end[s0:s1],
-        chunk_vectors=np.asarray(old.chunk_vectors[c]),
-        sentence_vectors=np.asarray(old.sentence_vectors[s0:s1]),
-        counts=old.lexical.counts[c].tocsr(),
-        sentence_terms=old.sentence_terms[s0:s1],
-    )
+class _Reuse:
+    """Rows of a previous build, sliced per post without scanning the whole index each time.
+
+    Chunks and sentences are stored grouped by post, so a post's rows are one slice; the term
+    counts are turned into row-major form once, so each slice is cheap.
+    """
+
+    def __init__(self, old: store.IndexData) -> None:
+        self.old = old
+        self.post_chunk = np.searchsorted(old.chunk_post, np.arange(len(old.posts) + 1))
+        self.counts = old.lexical.counts.tocsr()
+        self.index = {p.id: i for i, p in enumerate(old.posts)}
+
+    def unchanged(self, post: Post) -> bool:
+        i = self.index.get(post.id)
+        return i is not None and self.old.posts[i].fingerprint == post.fingerprint
+
+    def rows(self, post_id: str) -> _PostRows:
+        old, i = self.old, self.index[post_id]
+        c0, c1 = int(self.post_chunk[i]), int(self.post_chunk[i + 1])
+        s0, s1 = int(old.post_sent[i]), int(old.post_sent[i + 1])
+        return _PostRows(
+            post=old.posts[i],
+            fingerprint=old.posts[i].fingerprint,
+            chunk_start=old.chunk_start[c0:c1],
+            chunk_end=old.chunk_end[c0:c1],
+            chunk_sent_start=old.chunk_sent_start[c0:c1] - s0,
+            chunk_sent_end=old.chunk_sent_end[c0:c1] - s0,
+            sent_start=old.sent_start[s0:s1],
+            sent_end=old.sent_end[s0:s1],
+            chunk_vectors=np.asarray(old.chunk_vectors[c0:c1]),
+            sentence_vectors=np.asarray(old.sentence_vectors[s0:s1]),
+            counts=self.counts[c0:c1],
+            sentence_terms=old.sentence_terms[s0:s1],
+        )
 
 
 def _assemble(
@@ -318,14 +347,8 @@ def build_index(
                 check_settings(cfg, old.manifest, embedder.name)
             except IndexError_:
                 old = None  # nothing usable to reuse: a full build
-        reusable = {}
-        if old is not None:
-            reusable = {p.id: i for i, p in enumerate(old.posts)}
-        todo = [
-            p
-            for p in read.posts
-            if p.id not in reusable or old.posts[reusable[p.id]].fingerprint != p.fingerprint
-        ]
+        reuse = _Reuse(old) if old is not None else None
+        todo = [p for p in read.posts if reuse is None or not reuse.unchanged(p)]
         if progress:
             progress("chunking", 0, len(todo))
         segs = _segment_all(cfg, todo, embedder)
@@ -341,7 +364,7 @@ def build_index(
             if post.id in fresh:
                 r, vocab = _rows_from_segment(*fresh[post.id], vocab)
             else:
-                r = _rows_from_index(old, reusable[post.id])
+                r = reuse.rows(post.id)
             rows.append(r)
         data = _assemble(rows, vocab, embedder.dim, _manifest(cfg, embedder, read), cfg.index.kind)
         if progress:
