@@ -19,15 +19,17 @@ def seed_cfg(seed_dir, archive) -> Path:
 
 
 def run(*args, input=None):
-    result = CliRunner().invoke(main, [str(a) for a in args], input=input, catch_exceptions=False)
+    result = CliRunner().invoke(main, [str(a) for a in args], input=input)
+    # Whatever happens, tipbot exits on purpose: no exception escapes to a traceback.
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exc_info
     return result
 
 
 def test_ask_json_has_the_documented_shape(seed_cfg):
-    r = run("--config", seed_cfg, "ask", "--json", "How much money did the new UN fund hand out?")
+    r = run("--config", seed_cfg, "ask", "--json", "How much cash did the new UN victims trust fund hand out in its first grant round?")
     assert r.exit_code == 0, r.output
     obj = json.loads(r.stdout)
-    assert obj["question"] == "How much money did the new UN fund hand out?"
+    assert obj["question"] == "How much cash did the new UN victims trust fund hand out in its first grant round?"
     assert obj["answered"] is True and len(obj["results"]) == 3
     first = obj["results"][0]
     assert set(first) >= {"post_id", "title", "date", "url", "link", "quote", "score"}
@@ -111,4 +113,28 @@ def test_first_ask_builds_the_index_then_build_and_update_report(tmp_path):
     assert r.exit_code == 0
     assert "indexed 3 posts" in r.stdout and "chunks/s" in r.stdout
     r = run("--config", cfg, "index", "update")
-    assert "3 posts unchanged" in r.stdout
+    assert r.exit_code == 0 and "3 posts unchanged" in r.stdout
+
+
+def test_broken_index_folders_and_corpus_files_are_one_line_errors(tmp_path):
+    (tmp_path / "corpus").mkdir()
+    text = SEED.read_text(encoding="utf-8")
+    (tmp_path / "corpus" / "seed.txt").write_text(
+        text[: text.index("Monday, September 19, 2011")], encoding="utf-8"
+    )
+    (tmp_path / "corpus" / "gone.txt").symlink_to(tmp_path / "nowhere.txt")  # dangling
+    cfg = tmp_path / "config.toml"
+    cfg.write_text('[corpus]\npaths = ["corpus"]\n', encoding="utf-8")
+    r = run("--config", cfg, "index", "build")
+    assert r.exit_code == 0 and "gone.txt" in r.stderr and "indexed 2 posts" in r.stdout
+    # CURRENT that is a folder: a damaged index, rebuilt by ask with a word about why.
+    (tmp_path / "index" / "CURRENT").unlink()
+    (tmp_path / "index" / "CURRENT").mkdir()
+    r = run("--config", cfg, "index", "info")
+    assert r.exit_code == 1 and "CURRENT" in r.stderr
+    # An index "folder" that is a file.
+    bad = tmp_path / "bad.toml"
+    (tmp_path / "afile").write_text("x", encoding="utf-8")
+    bad.write_text('[corpus]\npaths = ["corpus"]\n[index]\ndir = "afile"\n', encoding="utf-8")
+    r = run("--config", bad, "index", "build")
+    assert r.exit_code == 1 and "afile" in r.stderr

@@ -14,7 +14,14 @@ from conftest import SEED, make_config
 
 from tipbot.archive import Archive
 from tipbot.chunk import embed_text
-from tipbot.errors import CorpusError, IndexBusy, IndexDamaged, IndexMismatch, IndexMissing
+from tipbot.errors import (
+    CorpusError,
+    IndexBusy,
+    IndexDamaged,
+    IndexError_,
+    IndexMismatch,
+    IndexMissing,
+)
 from tipbot.index import build_index, corpus_changed, load_current, store
 from tipbot.types import Chunk
 
@@ -130,6 +137,16 @@ def test_update_equals_full_build(tmp_path, embedder):
         assert [r.text for r in a.results] == [r.text for r in b.results], q
         assert [r.score for r in a.results] == pytest.approx([r.score for r in b.results], abs=1e-6)
     assert "$400,000" in updated.ask("How much did the UN fund award?", 1).results[0].text
+    # Words only the removed post had are gone from both: abstention agrees too.
+    assert set(u.lexical.vocab) == set(f.lexical.vocab)
+    gone = "How many billboards did Galnaftogas pay for in Lviv, per the first report?"
+    assert updated.ask(gone).answered == full.ask(gone).answered
+    np.testing.assert_allclose(
+        np.asarray(u.sentence_vectors), np.asarray(f.sentence_vectors), atol=1e-5
+    )
+    assert (
+        u.sentence_terms != f.sentence_terms[:, [f.lexical.vocab[t] for t in u.lexical.vocab]]
+    ).nnz == 0
 
 
 def test_a_failed_build_leaves_the_previous_index_answering(tmp_path, embedder, monkeypatch):
@@ -142,7 +159,7 @@ def test_a_failed_build_leaves_the_previous_index_answering(tmp_path, embedder, 
         raise OSError("disk full")
 
     monkeypatch.setattr(store, "_save_npy", boom)
-    with pytest.raises(OSError):
+    with pytest.raises(IndexError_, match="disk full.*previous index still answers"):
         build_index(cfg, embedder)
     monkeypatch.undo()
     assert store.current_build_name(cfg.index.dir) == before

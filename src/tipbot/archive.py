@@ -23,7 +23,7 @@ from tipbot.config import Config
 from tipbot.embed import Embedder
 from tipbot.errors import IndexError_, IndexMissing, QuestionError
 from tipbot.index import IndexData, build_index, check_settings, corpus_changed, load_current
-from tipbot.index.build import BuildReport, Progress
+from tipbot.index.build import BuildReport, Progress, corpus_present
 from tipbot.index.store import current_build_name
 from tipbot.lexical import analyze
 from tipbot.tokens import encoding
@@ -65,7 +65,8 @@ class Archive:
         try:
             data = load_current(cfg.index.dir)
             check_settings(cfg, data.manifest, embedder.name)
-            if corpus_changed(cfg, data.manifest):
+            # An index deployed without its corpus still answers; it just cannot be refreshed.
+            if corpus_present(cfg) and corpus_changed(cfg, data.manifest):
                 reason = "the corpus changed since the index was built: updating it"
         except IndexMissing:
             if not build_if_needed:
@@ -155,7 +156,7 @@ class Archive:
     ) -> Answer:
         data = self.data  # one snapshot for the whole question
         text, note = self.clean_question(question)
-        k = k or self.cfg.retrieval.k
+        k = self.cfg.retrieval.k if k is None else k
         if k <= 0:
             raise QuestionError(f"the number of results must be at least 1, got {k}")
         qvec = self.embedder.encode_one(text)

@@ -42,6 +42,13 @@ class TipbotGroup(click.Group):
                 soft_wrap=True,
             )
             ctx.exit(EXIT_ERROR)
+        except OSError as e:
+            # A file tipbot was told to use cannot be read or written: name it, no traceback.
+            where = f" ({e.filename})" if e.filename else ""
+            err.print(
+                f"[bold red]error:[/] {escape(e.strerror or str(e))}{escape(where)}", soft_wrap=True
+            )
+            ctx.exit(EXIT_ERROR)
         except KeyboardInterrupt:
             err.print("interrupted")
             ctx.exit(130)

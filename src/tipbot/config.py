@@ -119,6 +119,7 @@ _POSITIVE = {
     ("retrieval", "candidates"), ("retrieval", "rrf_k"), ("answer", "max_sentences"),
     ("answer", "max_quote_chars"), ("answer", "max_question_tokens"), ("bot", "max_concurrency"),
     ("index", "exact_up_to"), ("bot", "cooldown_questions"), ("model", "query_threads"),
+    ("bot", "reload_check_seconds"), ("bot", "cooldown_seconds"),
 }  # fmt: skip
 
 

@@ -8,7 +8,6 @@ code path can reach it.
 from __future__ import annotations
 
 import os
-import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -25,29 +24,18 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 
 
-_threads_lock = threading.Lock()
-_threads_users = 0
-
-
 @contextmanager
 def torch_threads(n: int) -> Iterator[None]:
-    """Run torch with ``n`` intra-op threads inside the block.
+    """Run torch with ``n`` intra-op threads in the calling thread for the block.
 
-    torch's thread count is process-wide; concurrent callers (the bot answers several
-    questions at once) share the first caller's setting until the last one leaves.
+    With torch's OpenMP backend the setting belongs to the calling thread, so each caller
+    (the CLI's main thread, the bot's worker threads) sets its own; nothing is shared.
     """
     import torch
 
-    global _threads_users
-    with _threads_lock:
-        if _threads_users == 0 and torch.get_num_threads() != n:
-            torch.set_num_threads(n)
-        _threads_users += 1
-    try:
-        yield
-    finally:
-        with _threads_lock:
-            _threads_users -= 1
+    if torch.get_num_threads() != n:
+        torch.set_num_threads(n)
+    yield
 
 
 def packaged_model_path() -> Path:

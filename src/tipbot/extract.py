@@ -27,7 +27,7 @@ ELLIPSIS = "…"
 @dataclass(frozen=True)
 class QuoteSettings:
     max_sentences: int = 3
-    max_chars: int = 400
+    max_chars: int = 450
     w_dense: float = 1.0
     w_lexical: float = 0.6
     w_local: float = 0.3
@@ -40,6 +40,9 @@ class QuoteSettings:
     w_title: float = 0.5
     # A further sentence joins the quote only if it scores at least this share of the best…
     min_ratio: float = 0.3
+    # …or, for a sentence that is not next to one already chosen (it would be joined by " … "),
+    # this share: a quote in scattered pieces must earn each piece.
+    min_ratio_apart: float = 0.6
     # …and has at least this many words: headings, bylines and "From the OSCE:" carry no
     # answer of their own.
     min_words: int = 6
@@ -179,11 +182,18 @@ def choose_sentences(data: IndexData, sc: Scored, s: QuoteSettings) -> list[int]
         for a, b in zip(data.sent_start[sc.rows], data.sent_end[sc.rows], strict=True)
     ]
     chosen, chars = [sc.best], int(lengths[sc.best])
-    floor = s.min_ratio * float(sc.scores[sc.best])
+    # Ratios are taken above the post's weakest sentence: scores can be negative (the title
+    # discount), and a ratio of a negative best would admit nothing or everything.
+    base = float(sc.scores.min())
+    top = float(sc.scores[sc.best]) - base
     for i in np.argsort(-sc.scores, kind="stable"):
-        if len(chosen) >= s.max_sentences or sc.scores[i] < floor:
+        share = (float(sc.scores[i]) - base) / top if top > 0 else 0.0
+        if len(chosen) >= s.max_sentences or share < s.min_ratio:
             break
-        if i != sc.best and chars + int(lengths[i]) <= s.max_chars and words[i] >= s.min_words:
+        adjacent = any(abs(int(i) - j) == 1 for j in chosen)
+        if i == sc.best or (not adjacent and share < s.min_ratio_apart):
+            continue
+        if chars + int(lengths[i]) <= s.max_chars and words[i] >= s.min_words:
             chosen.append(int(i))
             chars += int(lengths[i])
     return sorted(chosen)

@@ -129,3 +129,17 @@ def stack(parts: Sequence[tuple[sp.csr_matrix, np.ndarray]], vocab: dict[str, in
     counts = stack_rows([m for m, _ in parts], len(vocab)).tocsc()
     lengths = np.concatenate([ln for _, ln in parts]) if parts else np.zeros(0, np.float32)
     return LexicalIndex(counts, lengths.astype(np.float32), vocab)
+
+
+def prune_vocabulary(index: LexicalIndex) -> tuple[LexicalIndex, np.ndarray]:
+    """Drop terms no chunk holds any more (an update removed or changed their posts).
+
+    Without this an updated index would know words that a full build of the same corpus does
+    not, and answer differently. Returns the pruned index and the kept columns (bool mask).
+    """
+    keep = np.diff(index.counts.indptr) > 0
+    if keep.all():
+        return index, keep
+    new_id = np.cumsum(keep) - 1
+    vocab = {t: int(new_id[i]) for t, i in index.vocab.items() if keep[i]}
+    return LexicalIndex(index.counts[:, keep].tocsc(), index.lengths, vocab), keep

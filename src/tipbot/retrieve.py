@@ -9,7 +9,6 @@ import datetime as dt
 from dataclasses import dataclass
 from enum import StrEnum
 
-import faiss
 import numpy as np
 
 from tipbot.index import dense
@@ -70,20 +69,11 @@ def _top(scores: np.ndarray, n: int) -> np.ndarray:
 def dense_candidates(
     data: IndexData, qvec: np.ndarray, n: int, chunk_mask: np.ndarray | None
 ) -> np.ndarray:
-    """Chunk rows nearest the question, best first."""
+    """Chunk rows nearest the question, best first; only rows in ``chunk_mask`` if given."""
     if chunk_mask is None:
         _, ids = dense.search(data.dense, qvec, n)
         return ids
-    allowed = np.flatnonzero(chunk_mask)
-    if allowed.size == 0:
-        return allowed.astype(np.int64)
-    bitmap = np.packbits(chunk_mask, bitorder="little")
-    params = faiss.SearchParameters(
-        sel=faiss.IDSelectorBitmap(len(chunk_mask), faiss.swig_ptr(bitmap))
-    )
-    k = min(n, allowed.size)
-    _, ids = data.dense.search(qvec.reshape(1, -1), k, params=params)
-    return ids[0][ids[0] >= 0]
+    return dense.search_subset(data.dense, data.chunk_vectors, qvec, n, chunk_mask)
 
 
 def lexical_candidates(scores: np.ndarray, n: int, chunk_mask: np.ndarray | None) -> np.ndarray:

@@ -24,10 +24,22 @@ _ABBREVIATIONS = frozenset(
 )
 
 # A candidate end: terminal punctuation, optional closing quotes/brackets, then whitespace.
-_END = re.compile(r"[.!?…]+[\"'”’)\]]*(?=\s+)")
+_END = re.compile(r"[.!?…]+[\"'”’)\]]*(?=\s+)|[。！？]+[」』”’)]*")
 _PARA = re.compile(r"\n\s*\n")
-_NEXT_START = re.compile(r"\s+[\"'“‘(\[]*[A-Z0-9$€£]")
+_NEXT_START = re.compile(r"\s*[\"'“‘(\[¿¡«]*(.)")
 _WORD_BEFORE = re.compile(r"([A-Za-z.]+)\.$")
+
+
+def _starts_sentence(text: str, m: re.Match, end: int, limit: int) -> bool:
+    """Does a sentence start after the candidate end ``m``? A capital letter or digit in any
+    script does; after a CJK full stop anything does (those scripts have no case or spaces)."""
+    if text[m.start()] in "。！？":
+        return True
+    nxt = _NEXT_START.match(text, end, limit)
+    if not nxt or nxt.end() - nxt.start() < 2 or not text[end].isspace():
+        return False
+    c = nxt.group(1)
+    return c.isupper() or c.isdigit() or c in "$€£" or not (c.isalpha() and c.lower() != c.upper())
 
 
 def _is_abbreviation(text: str, dot: int) -> bool:
@@ -70,7 +82,7 @@ def split_sentences(text: str, max_chars: int = MAX_SENTENCE_CHARS) -> list[Sent
         start = para_start
         for m in _END.finditer(text, para_start, para_end):
             end = m.end()
-            if not _NEXT_START.match(text, end, para_end):
+            if not _starts_sentence(text, m, end, para_end):
                 continue
             if (
                 text[m.start()] == "."

@@ -22,7 +22,7 @@ from tipbot.config import Config
 from tipbot.embed import Embedder
 from tipbot.errors import CorpusError, IndexError_, IndexMismatch
 from tipbot.index import dense, store
-from tipbot.lexical import analyze, count_matrix, stack, stack_rows
+from tipbot.lexical import analyze, count_matrix, prune_vocabulary, stack, stack_rows
 from tipbot.parse import CorpusRead, corpus_files, read_corpus
 from tipbot.textutil import content_hash
 from tipbot.tokens import encoding
@@ -43,15 +43,18 @@ class BuildReport:
     issues: tuple[ReadIssue, ...]
 
 
-def file_stamps(cfg: Config) -> dict[str, dict]:
-    """Size, mtime and sha256 of every corpus file: what 'stale' is judged against."""
-    stamps = {}
-    for path in corpus_files(cfg.corpus.paths):
+def _stamp(path: Path) -> dict:
+    """Size, mtime and sha256 of a corpus file; an unreadable file is stamped as such."""
+    try:
         st = path.stat()
-        stamps[str(path.resolve())] = {
-            "size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": _sha256(path),
-        }  # fmt: skip
-    return stamps
+        return {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": _sha256(path)}
+    except OSError as e:
+        return {"unreadable": e.strerror or str(e)}
+
+
+def file_stamps(cfg: Config) -> dict[str, dict]:
+    """Every corpus file's stamp: what 'stale' is judged against."""
+    return {str(p.resolve()): _stamp(p) for p in corpus_files(cfg.corpus.paths)}
 
 
 def _sha256(path: Path) -> str:
@@ -65,20 +68,32 @@ def _sha256(path: Path) -> str:
 def corpus_changed(cfg: Config, manifest: dict) -> bool:
     """True when the corpus files differ from those the index was built from.
 
-    Cheap on the common path: a file whose size and mtime match is not hashed again.
+    Cheap on the common path: a file whose size and mtime match is not hashed again. A
+    manifest that cannot tell counts as changed.
     """
-    old = manifest.get("corpus_files", {})
+    old = manifest.get("corpus_files")
+    if not isinstance(old, dict):
+        return True
     paths = corpus_files(cfg.corpus.paths)
     if {str(p.resolve()) for p in paths} != set(old):
         return True
     for p in paths:
         entry = old[str(p.resolve())]
-        st = p.stat()
-        if st.st_size != entry["size"]:
+        if not isinstance(entry, dict) or "unreadable" in entry or "size" not in entry:
             return True
-        if st.st_mtime_ns != entry["mtime_ns"] and _sha256(p) != entry["sha256"]:
+        try:
+            st = p.stat()
+            if st.st_size != entry["size"]:
+                return True
+            if st.st_mtime_ns != entry.get("mtime_ns") and _sha256(p) != entry.get("sha256"):
+                return True
+        except OSError:
             return True
     return False
+
+
+def corpus_present(cfg: Config) -> bool:
+    return any(p.exists() for p in cfg.corpus.paths)
 
 
 def settings(cfg: Config, embedder_name: str) -> dict:
@@ -282,6 +297,9 @@ def _assemble(
     manifest = {**manifest, "index_kind": kind, "posts": len(rows), "chunks": int(sum(n_chunks)),
                 "sentences": int(sum(n_sents))}  # fmt: skip
     lengths = [np.asarray(r.counts.sum(axis=1)).ravel().astype(np.float32) for r in rows]
+    lexical = stack([(r.counts, ln) for r, ln in zip(rows, lengths, strict=True)], vocab)
+    lexical, keep = prune_vocabulary(lexical)
+    sentence_terms = stack_rows([r.sentence_terms for r in rows], len(vocab))[:, keep]
     return store.IndexData(
         manifest=manifest,
         posts=tuple(r.post for r in rows),
@@ -304,8 +322,8 @@ def _assemble(
         chunk_vectors=vectors,
         sentence_vectors=np.concatenate([r.sentence_vectors for r in rows]).astype(np.float32),
         dense=dense.build(vectors, kind),
-        lexical=stack([(r.counts, ln) for r, ln in zip(rows, lengths, strict=True)], vocab),
-        sentence_terms=stack_rows([r.sentence_terms for r in rows], len(vocab)),
+        lexical=lexical,
+        sentence_terms=sentence_terms.tocsr(),
     )
 
 
@@ -373,8 +391,15 @@ def build_index(
         data = dataclasses.replace(
             data, manifest={**data.manifest, "build_seconds": round(seconds, 2)}
         )
-        build_dir = store.write_build(data, root)
-        store.publish(root, build_dir)
+        try:
+            build_dir = store.write_build(data, root)
+            store.publish(root, build_dir)
+        except OSError as e:
+            # Disk full, permissions: the previous build still answers; say where and why.
+            raise IndexError_(
+                f"cannot write the index in {root} ({e.strerror or e}); the previous index "
+                "still answers: free space or fix permissions, then run `tipbot index build`"
+            ) from None
         if progress:
             progress("writing", 1, 1)
     return BuildReport(

@@ -68,3 +68,33 @@ def search(index: faiss.Index, query: np.ndarray, k: int) -> tuple[np.ndarray, n
     scores, ids = index.search(query.reshape(1, -1), k)
     keep = ids[0] >= 0
     return scores[0][keep], ids[0][keep]
+
+
+# Up to this many allowed rows, a filtered search scores them exactly: cheaper than steering an
+# approximate index, and exact (HNSW and IVF miss allowed rows under a selective filter).
+EXACT_SUBSET = 200_000
+
+
+def search_subset(
+    index: faiss.Index, vectors: np.ndarray, query: np.ndarray, k: int, mask: np.ndarray
+) -> np.ndarray:
+    """Top ``k`` row ids among rows where ``mask`` (bool (n,)) is set, best first."""
+    allowed = np.flatnonzero(mask)
+    if allowed.size == 0:
+        return allowed.astype(np.int64)
+    k = min(k, allowed.size)
+    if allowed.size <= EXACT_SUBSET:
+        scores = np.asarray(vectors[allowed]) @ query
+        top = np.argpartition(-scores, k - 1)[:k]
+        return allowed[top[np.argsort(-scores[top], kind="stable")]].astype(np.int64)
+    bitmap = np.packbits(mask, bitorder="little")
+    selector = faiss.IDSelectorBitmap(len(mask), faiss.swig_ptr(bitmap))
+    inner = faiss.downcast_index(index)
+    if isinstance(inner, faiss.IndexHNSW):
+        params = faiss.SearchParametersHNSW(sel=selector, efSearch=max(HNSW_EF_SEARCH, 4 * k))
+    elif isinstance(inner, faiss.IndexIVF):
+        params = faiss.SearchParametersIVF(sel=selector, nprobe=inner.nprobe)
+    else:
+        params = faiss.SearchParameters(sel=selector)
+    _, ids = index.search(query.reshape(1, -1), k, params=params)
+    return ids[0][ids[0] >= 0]

@@ -40,7 +40,7 @@ import faiss
 import numpy as np
 import scipy.sparse as sp
 
-from tipbot.errors import IndexBusy, IndexDamaged, IndexMissing
+from tipbot.errors import IndexBusy, IndexDamaged, IndexError_, IndexMissing
 from tipbot.index import dense
 from tipbot.lexical import LexicalIndex
 from tipbot.types import Post
@@ -53,6 +53,11 @@ FILES = (
     "dense.faiss", "lexical.npz", "sentence_terms.npz", "vocab.json",
 )  # fmt: skip
 REBUILD = "run `tipbot index build`"
+# What every reader of a manifest may rely on.
+MANIFEST_KEYS = (
+    "format", "build_id", "model", "dim", "tokenizer", "max_tokens", "overlap_tokens",
+    "index_kind", "posts", "chunks", "sentences", "built_at", "corpus_files",
+)  # fmt: skip
 
 
 @dataclass(frozen=True, eq=False)
@@ -201,6 +206,8 @@ def current_build_name(root: Path) -> str | None:
         name = (root / CURRENT).read_text(encoding="utf-8").strip()
     except (FileNotFoundError, NotADirectoryError):
         return None
+    except (OSError, UnicodeDecodeError) as e:
+        raise IndexDamaged(f"{root / CURRENT} cannot be read ({e}): {REBUILD}") from None
     return name or None
 
 
@@ -223,6 +230,11 @@ def read_manifest(build_dir: Path) -> dict:
         raise IndexDamaged(
             f"{build_dir / 'manifest.json'} is unreadable ({e}): {REBUILD}"
         ) from None
+    if isinstance(manifest, dict) and not isinstance(manifest.get("files"), dict):
+        raise IndexDamaged(f"{build_dir / 'manifest.json'} lists no files: {REBUILD}")
+    missing = [k for k in MANIFEST_KEYS if isinstance(manifest, dict) and k not in manifest]
+    if missing:
+        raise IndexDamaged(f"{build_dir / 'manifest.json'} lacks {', '.join(missing)}: {REBUILD}")
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise IndexDamaged(
             f"{build_dir} has index format {manifest.get('format') if isinstance(manifest, dict) else '?'}, "
@@ -268,7 +280,10 @@ def load_build(build_dir: Path) -> IndexData:
         terms = json.loads((build_dir / "vocab.json").read_text(encoding="utf-8"))
     except IndexDamaged:
         raise
-    except (OSError, ValueError, KeyError, EOFError, RuntimeError, zipfile.BadZipFile) as e:
+    except (
+        OSError, ValueError, KeyError, TypeError, AttributeError, EOFError, RuntimeError,
+        zipfile.BadZipFile,
+    ) as e:  # fmt: skip
         raise IndexDamaged(f"index in {build_dir} cannot be read ({e}): {REBUILD}") from None
     data = IndexData(
         manifest=manifest, posts=posts, **arrays, chunk_vectors=chunk_vectors,
@@ -316,7 +331,13 @@ def new_build_id() -> str:
 @contextmanager
 def build_lock(root: Path, wait: bool = False) -> Iterator[None]:
     """Only one build at a time per index folder. The OS frees the lock if the holder dies."""
-    root.mkdir(parents=True, exist_ok=True)
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise IndexError_(
+            f"cannot create the index folder {root} ({e.strerror or e}): set [index] dir "
+            "to a writable folder"
+        ) from None
     path = root / ".lock"
     with open(path, "a+", encoding="utf-8") as f:
         try:
