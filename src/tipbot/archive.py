@@ -23,7 +23,7 @@ from tipbot.config import Config
 from tipbot.embed import Embedder
 from tipbot.errors import IndexError_, IndexMissing, QuestionError
 from tipbot.index import IndexData, build_index, check_settings, corpus_changed, load_current
-from tipbot.index.build import BuildReport, Progress, corpus_present
+from tipbot.index.build import Progress, corpus_present
 from tipbot.index.store import current_build_name
 from tipbot.lexical import analyze
 from tipbot.tokens import encoding
@@ -100,20 +100,6 @@ class Archive:
             check_settings(self.cfg, fresh.manifest, self.embedder.name)
             self.data = fresh  # one assignment: questions in flight keep their snapshot
             return True
-
-    def rebuild(
-        self,
-        *,
-        incremental: bool,
-        progress: Progress | None = None,
-        strict: bool = False,
-        wait: bool = False,
-    ) -> BuildReport:
-        report = build_index(
-            self.cfg, self.embedder, progress, incremental=incremental, strict=strict, wait=wait
-        )
-        self.reload_if_changed()
-        return report
 
     # ---- answering -------------------------------------------------------------------------
 
@@ -201,7 +187,3 @@ class Archive:
                 abstention.Evidence(float(sc.dense[sc.best]), float(sc.lexical[sc.best]), hit.dense)
             )
         return quotes, feats
-
-    def with_settings(self, **sections: dict) -> Archive:
-        """The same model and index under changed settings (for comparisons in eval)."""
-        return Archive(self.cfg.with_changes(**sections), self.embedder, self.data)

@@ -101,7 +101,6 @@ def search(
     rrf_k: int = 60,
     dense_weight: float = 0.5,
     filters: Filters | None = None,
-    lexical_scores: np.ndarray | None = None,
 ) -> list[Hit]:
     """The ``k`` best posts for a question, each with its best chunk, best first.
 
@@ -115,7 +114,7 @@ def search(
         chunk_mask = filters.post_mask(data)[data.chunk_post]
         if not chunk_mask.any():
             return []
-    bm25 = data.lexical.scores(question) if lexical_scores is None else lexical_scores
+    bm25 = data.lexical.scores(question)
     dense_ids = (
         dense_candidates(data, qvec, candidates, chunk_mask)
         if mode != Mode.LEXICAL

@@ -167,13 +167,13 @@ def _embed(
         for c in s.chunks:
             shift = len(s.post.title) + 1 - c.start  # post offset → embed_text offset
             texts.append(embed_text(s.post, c))
+            # The chunk's own sentences; one cut across two chunks (too long for the model)
+            # pools the tokens it has in each.
             spans.append(
                 [
                     (int(first_sentence[k]) + i, x.start + shift, x.end + shift)
-                    for i, x in enumerate(s.sentences)
-                    if c.start <= x.start
-                    and x.end <= c.end
-                    or (x.start < c.end and c.start < x.end)  # a sentence cut across chunks
+                    for i in range(c.sentence_start, c.sentence_end)
+                    for x in (s.sentences[i],)
                 ]
             )
     n_sents = int(first_sentence[-1])
