@@ -10,6 +10,7 @@ import unicodedata
 from html.parser import HTMLParser
 
 SLUG_MAX = 40  # Blogger cuts permalink slugs to about this many characters, at a word boundary
+TITLE_MAX = 200  # characters; longer "titles" are paragraphs put in the wrong field
 
 # Lines that are only the text of a link to elsewhere ("Read more", "Click here for the Full
 # Report."). They carry no content and must never be quoted.
@@ -36,6 +37,19 @@ def content_hash(*parts: str) -> str:
         h.update(p.encode("utf-8"))
         h.update(b"\x00")
     return h.hexdigest()[:16]
+
+
+def clip_title(title: str, max_len: int = TITLE_MAX) -> str:
+    """A title on one line and at most ``max_len`` characters, cut at a word with "…".
+
+    A title field that holds a whole paragraph (or a whole post) is not a title: the model
+    sees the title with every chunk of the post, so an overlong one would crowd out the text.
+    """
+    title = " ".join(title.split())
+    if len(title) <= max_len:
+        return title
+    cut = title.rfind(" ", 0, max_len)
+    return title[: cut if cut > max_len // 2 else max_len - 1].rstrip(" ,;:.-") + "…"
 
 
 def slugify(title: str, max_len: int = SLUG_MAX) -> str:
@@ -77,19 +91,21 @@ def normalize_paragraphs(lines: list[str]) -> str:
     of spaces inside a line collapse to one, link leftovers are dropped, and a sentence broken
     across lines is mended.
     """
-    paras: list[str] = []
+    # Each paragraph is kept as its lines and joined once at the end: mending by repeated
+    # string concatenation was quadratic on a long run of lower-case lines.
+    paras: list[list[str]] = []
     for raw in lines:
         line = re.sub(r"[ \t\u00a0]+", " ", raw).strip()
         if not line or is_link_leftover(line):
             continue
         # A line that starts in lower case after a line that did not end a sentence is the
         # rest of that sentence, broken by the page's markup ("Women on the Frontline" / "is a
-        # video documentary series…").
-        if paras and line[0].islower() and not _ENDS_SENTENCE.search(paras[-1]):
-            paras[-1] = f"{paras[-1]} {line}"
+        # video documentary series…"). A paragraph ends where its last line ends.
+        if paras and line[0].islower() and not _ENDS_SENTENCE.search(paras[-1][-1]):
+            paras[-1].append(line)
         else:
-            paras.append(line)
-    return "\n\n".join(paras)
+            paras.append([line])
+    return "\n\n".join(" ".join(p) for p in paras)
 
 
 class _TextExtractor(HTMLParser):
@@ -123,11 +139,133 @@ class _TextExtractor(HTMLParser):
             self.parts.append(data.replace("\n", " "))
 
 
+# What html.parser takes for the start of a comment, a marked section or a script or style
+# element (whose content it does not parse), and their ends.
+_SPECIAL = re.compile(r"<!--|<!\[|<(script|style)(?=[\s/>])", re.IGNORECASE)
+_OPEN_TAG_REST = re.compile(r"""(?:[^<>"']|"[^"]*"|'[^']*')*>""")
+_OPEN_TAG_MAX = 4096
+_CLOSE_TAG = {n: re.compile(rf"</\s*{n}\s*>", re.IGNORECASE) for n in ("script", "style")}
+_LT = re.compile("<")
+_COMMENT_END = re.compile(r"--\s*>")
+_SECTION_NAME = re.compile(r"[a-zA-Z][-_.a-zA-Z0-9]*\s*")
+_SECTION_END = {
+    **dict.fromkeys(("temp", "cdata", "ignore", "include", "rcdata"), re.compile(r"\]\s*\]\s*>")),
+    **dict.fromkeys(("if", "else", "endif"), re.compile(r"\]\s*>")),  # MS Office: <![if …]>
+}
+_QUOTE_ENTITY = {"'": "&#39;", '"': "&quot;"}
+_END = "<!---->"
+
+
+def _defuse(markup: str) -> str:
+    """Markup that html.parser reads in linear time, giving the same text on well-formed HTML.
+
+    html.parser rescans to the end of the input from every ``<`` that opens something it never
+    sees closed, which is quadratic: ``"<h1 " * 20000`` took over a minute. Such a ``<`` is
+    written ``&lt;`` here, so the parser reads it as the text it would have made of it anyway:
+
+    - after the last ``>`` nothing can close, so no ``<`` there opens anything;
+    - ``<!--`` with no ``-->`` after it, and ``<![`` that is not a marked section the parser
+      knows (it raises on those) or one that never closes: text up to the next ``>`` (inside a
+      script or style element only the ``<`` itself, so that its end tag stays whole).
+
+    An attribute quote that can never close (``<a title='…`` with no ``'`` after it) is written
+    as an entity, and an empty comment ends the input, since the parser would otherwise look
+    for the end of such a tag again from every tag before it.
+    Searches for closings are cached (one that found nothing stays so further on), and the
+    text is rebuilt once, so this pass is linear too.
+    """
+    tail_start = markup.rfind(">") + 1
+    found: dict[re.Pattern, tuple[int, re.Match | None]] = {}
+
+    def first_after(pattern: re.Pattern, pos: int) -> re.Match | None:
+        # The leftmost match at or after pos, reusing an earlier search begun before pos.
+        if pattern in found:
+            since, m = found[pattern]
+            if since <= pos and (m is None or m.start() >= pos):
+                return m
+        m = pattern.search(markup, pos, tail_start)
+        found[pattern] = (pos, m)
+        return m
+
+    def close_of(i: int) -> re.Match | None:
+        """Where the comment or marked section at ``i`` ends; None if the parser cannot end it."""
+        if markup.startswith("<!--", i):
+            return first_after(_COMMENT_END, i + 4)
+        name = _SECTION_NAME.match(markup, i + 3, tail_start)
+        end = _SECTION_END.get(name.group().strip().lower()) if name else None
+        return first_after(end, i + 3) if end is not None else None
+
+    edits: list[tuple[int, str]] = []  # (position, replacement of that one character)
+    resume = 0  # markup[:resume] is settled
+    raw = range(0)  # the content of a script or style element, which the parser reads as text
+    # Every opening is looked at, closed ones too: which of them the parser takes for markup
+    # depends on tags not tracked here (a "<!--" inside an attribute is none), so nothing is
+    # skipped on the strength of a guess.
+    for m in _SPECIAL.finditer(markup, 0, tail_start):
+        i = m.start()
+        if i < resume:
+            continue
+        if m.group(1) is not None:  # <script or <style: find where its content ends
+            if i in raw:
+                continue
+            tag = _OPEN_TAG_REST.match(markup, m.end(), min(tail_start, i + _OPEN_TAG_MAX))
+            if tag and markup[tag.end() - 2] != "/":
+                close = first_after(_CLOSE_TAG[m.group(1).lower()], tag.end())
+                raw = range(tag.end(), close.start() if close else len(markup))
+        elif close_of(i) is None:
+            if i in raw:
+                # Only its end tag matters there: the opening loses its "<" and nothing else.
+                edits.append((i, "&lt;"))
+            else:
+                # The parser makes text of everything up to the next ">", any "<" included.
+                resume = markup.index(">", i) + 1
+                edits += [(j.start(), "&lt;") for j in _LT.finditer(markup, i, resume)]
+    # A quote after "=" with no quote of its kind after it opens a value that never ends. Only
+    # the last quote of each kind can be one; once it is rewritten, the one before it can.
+    for quote, entity in _QUOTE_ENTITY.items():
+        end = len(markup)
+        while (q := markup.rfind(quote, 0, end)) >= 0 and _after_equals(markup, q):
+            edits.append((q, entity))
+            end = q
+    if edits:
+        parts, prev = [], 0
+        for i, replacement in sorted(edits):
+            parts += [markup[prev:i], replacement]
+            prev = i + 1
+        parts.append(markup[prev:])
+        markup = "".join(parts)
+        tail_start = markup.rfind(">") + 1  # the edits add no ">"
+    # The closing empty comment ends any tag still open (one whose quoted value held the last
+    # ">"): the parser would otherwise rescan to the end from each such tag. It adds no text.
+    return markup[:tail_start] + markup[tail_start:].replace("<", "&lt;") + _END
+
+
+def _after_equals(text: str, i: int) -> bool:
+    """Is ``text[i]`` preceded by "=" and optional whitespace (where a quoted value starts)?"""
+    while i > 0:
+        window = text[max(0, i - 256) : i]
+        kept = window.rstrip()
+        if kept:
+            return kept[-1] == "="
+        i -= len(window)
+    return False
+
+
 def html_to_lines(markup: str) -> list[str]:
     parser = _TextExtractor()
-    parser.feed(markup)
-    parser.close()
+    try:
+        parser.feed(_defuse(markup))
+        parser.close()
+    except AssertionError:  # html.parser's way of refusing input; _defuse should prevent it
+        return _strip_tags(markup).split("\n")
     return "".join(parser.parts).split("\n")
+
+
+def _strip_tags(markup: str) -> str:
+    """The last resort for markup html.parser refuses: tags out, text kept (linear time)."""
+    text = re.sub(r"</?(?:p|div|br|li|h[1-6]|tr|blockquote)\b[^<>]*>", "\n", markup, flags=re.I)
+    text = re.sub(r"<(?:/?[A-Za-z]|!--)[^<>]*>", " ", text)
+    return html.unescape(text).replace("\r", "")
 
 
 def html_to_text(markup: str) -> str:

@@ -21,7 +21,14 @@ import re
 import xml.etree.ElementTree as ET
 from xml.parsers import expat
 
-from tipbot.textutil import html_to_lines, html_to_text, normalize_paragraphs, permalink, post_id
+from tipbot.textutil import (
+    clip_title,
+    html_to_lines,
+    html_to_text,
+    normalize_paragraphs,
+    permalink,
+    post_id,
+)
 from tipbot.types import Post, ReadIssue
 
 ATOM = "{http://www.w3.org/2005/Atom}"
@@ -154,7 +161,7 @@ def _make_post(entry: ET.Element, base_url: str, source: str) -> tuple[Post | No
         date = _date(raw_date) if raw_date and raw_date.strip() else None
     except ValueError:
         return None, f"'published' is not an ISO 8601 date, got {raw_date.strip()!r}; skipped"
-    title = _title(entry.find(ATOM + "title")) or _title_from_text(text)
+    title = clip_title(_title(entry.find(ATOM + "title"))) or _title_from_text(text)
     # Labels: every category but the kind (the 2018 export writes them without a scheme).
     cats = entry.findall(ATOM + "category")
     terms = ((c.get("term") or "").strip() for c in cats if c.get("scheme") != KIND_SCHEME)

@@ -19,7 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 
-from tipbot.textutil import normalize_paragraphs, permalink, post_id
+from tipbot.textutil import clip_title, normalize_paragraphs, permalink, post_id
 from tipbot.types import Post, ReadIssue
 
 _DATE_LINE = re.compile(
@@ -127,7 +127,7 @@ def _make_post(
     text = normalize_paragraphs(text_lines)
     if not text:
         return None
-    title = title.rstrip(":").strip()
+    title = clip_title(title.rstrip(":"))
     return Post(
         id=post_id(date, title),
         title=title,

@@ -15,7 +15,7 @@ import json
 import re
 from typing import Any
 
-from tipbot.textutil import html_to_text, normalize_paragraphs, permalink, post_id
+from tipbot.textutil import clip_title, html_to_text, normalize_paragraphs, permalink, post_id
 from tipbot.types import Post, ReadIssue
 
 # A tag such as <p>, </div>, <br/> or <a href="…">; a bare "<" in prose ("x < y") is not one.
@@ -96,7 +96,7 @@ def _labels(record: dict[str, Any]) -> tuple[str, ...]:
 
 
 def _make_post(record: dict[str, Any], base_url: str, source: str) -> Post:
-    title = " ".join(_string(record, "title", required=True).split())
+    title = clip_title(_string(record, "title", required=True))
     raw_text = _string(record, "text", required=True)
     if not title:
         raise _Unusable("'title' is empty")

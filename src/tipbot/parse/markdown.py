@@ -20,7 +20,14 @@ import html
 import re
 from pathlib import PurePath
 
-from tipbot.textutil import html_to_lines, html_to_text, is_link_leftover, permalink, post_id
+from tipbot.textutil import (
+    clip_title,
+    html_to_lines,
+    html_to_text,
+    is_link_leftover,
+    permalink,
+    post_id,
+)
 from tipbot.types import Post, ReadIssue
 
 _KEY = re.compile(r"([A-Za-z_][\w-]*)\s*:(?:\s+(.*)|$)")
@@ -33,19 +40,21 @@ _REF_DEF = re.compile(r"\[[^\]]+\]:\s*\S+.*")
 _HTML_HEADING = re.compile(r"<h[1-6](?:\s[^<>]*)?>", re.IGNORECASE)  # [^<>]: stays linear
 # Inline markup → its text, in order. No span may contain its own delimiter ([^*], [^\]]…):
 # that keeps every pattern linear, where ".+?" went quadratic on long lines of stray "*".
+# Each pattern comes with a character it cannot match without; lines lacking it skip it.
 _INLINE = [
-    (re.compile(r"!\[[^\[\]]*\](?:\((?:[^()]|\([^()]*\))*\)|\[[^\[\]]*\])"), ""),  # images
-    (re.compile(r"\[([^\[\]]*)\]\((?:[^()]|\([^()]*\))*\)"), r"\1"),  # [text](url "title")
-    (re.compile(r"\[([^\[\]]+)\]\[[^\[\]]*\]"), r"\1"),  # [text][ref]
-    (re.compile(r"<((?:https?|mailto):[^>\s]+)>"), r"\1"),  # <https://…> autolinks
-    (re.compile(r"</?[A-Za-z][A-Za-z0-9]*(?:\s[^<>]*)?/?>"), ""),  # inline HTML tags
-    (re.compile(r"(`+)([^`]+)\1"), r"\2"),  # `code`
-    (re.compile(r"\*\*([^*\s](?:[^*]*[^*\s])?)\*\*"), r"\1"),  # **strong**
-    (re.compile(r"__([^_\s](?:[^_]*[^_\s])?)__"), r"\1"),  # __strong__
-    (re.compile(r"(?<![\w*])\*([^*\s](?:[^*]*[^*\s])?)\*(?![\w*])"), r"\1"),  # *em*
-    (re.compile(r"(?<![\w_])_([^_\s](?:[^_]*[^_\s])?)_(?![\w_])"), r"\1"),  # _em_, not snake_case
-    (re.compile(r"~~([^~]+)~~"), r"\1"),  # ~~strike~~
-    (re.compile(r"\\([\\`*_{}\[\]()#+\-.!>|~])"), r"\1"),  # backslash escapes
+    ("[", re.compile(r"!\[[^\[\]]*\](?:\((?:[^()]|\([^()]*\))*\)|\[[^\[\]]*\])"), ""),  # images
+    ("[", re.compile(r"\[([^\[\]]*)\]\((?:[^()]|\([^()]*\))*\)"), r"\1"),  # [text](url "title")
+    ("[", re.compile(r"\[([^\[\]]+)\]\[[^\[\]]*\]"), r"\1"),  # [text][ref]
+    ("<", re.compile(r"<((?:https?|mailto):[^>\s]+)>"), r"\1"),  # <https://…> autolinks
+    ("<", re.compile(r"</?[A-Za-z][A-Za-z0-9]*(?:\s[^<>]*)?/?>"), ""),  # inline HTML tags
+    ("`", re.compile(r"(`+)([^`]+)\1"), r"\2"),  # `code`
+    ("*", re.compile(r"\*\*([^*\s](?:[^*]*[^*\s])?)\*\*"), r"\1"),  # **strong**
+    ("_", re.compile(r"__([^_\s](?:[^_]*[^_\s])?)__"), r"\1"),  # __strong__
+    ("*", re.compile(r"(?<![\w*])\*([^*\s](?:[^*]*[^*\s])?)\*(?![\w*])"), r"\1"),  # *em*
+    # _em_, not snake_case
+    ("_", re.compile(r"(?<![\w_])_([^_\s](?:[^_]*[^_\s])?)_(?![\w_])"), r"\1"),
+    ("~", re.compile(r"~~([^~]+)~~"), r"\1"),  # ~~strike~~
+    ("\\", re.compile(r"\\([\\`*_{}\[\]()#+\-.!>|~])"), r"\1"),  # backslash escapes
 ]
 
 
@@ -92,6 +101,7 @@ def read(source: str, text: str, base_url: str) -> tuple[list[Post], list[ReadIs
     head, _, rest = text_out.partition("\n\n")
     if head == title:  # a leading heading that repeats the title is not body text
         text_out = rest
+    title = clip_title(title)
     if not text_out:
         return [], [ReadIssue(f"{source}:{body_start + 1}", "post has no text, skipped")]
 
@@ -143,9 +153,10 @@ def _front_matter(lines: list[str], start: int) -> tuple[dict[str, list[str]], d
 
 
 def _inline(line: str) -> str:
-    for pattern, repl in _INLINE:
-        line = pattern.sub(repl, line)
-    return html.unescape(line)
+    for needed, pattern, repl in _INLINE:
+        if needed in line:
+            line = pattern.sub(repl, line)
+    return html.unescape(line) if "&" in line else line
 
 
 def _markdown(lines: list[str]) -> tuple[list[str], str]:
