@@ -146,10 +146,13 @@ def enforce_model_limit(
         while True:
             pieces = count_pieces([embed_text(seg.post, c) for c in chunks])
             over = [i for i, n in enumerate(pieces) if n > max_pieces]
-            if not over:
-                break
+            before = len(chunks)
             for i in reversed(over):
                 chunks[i : i + 1] = _halve(seg, chunks[i])
+            if len(chunks) == before:
+                # Nothing left to halve (a title alone past the limit): the model truncates
+                # these few; looping would never end.
+                break
             chunks = [
                 Chunk(c.post_id, k, c.start, c.end, c.sentence_start, c.sentence_end, c.n_tokens)
                 for k, c in enumerate(chunks)
