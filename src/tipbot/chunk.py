@@ -144,7 +144,7 @@ def enforce_model_limit(
     for seg in segs:
         chunks = list(seg.chunks)
         # A title that alone fills the model's input leaves no room to fix: keep the chunks.
-        title_full = count_pieces([seg.post.title])[0] >= max_pieces - 8
+        title_full = count_pieces([seg.post.title])[0] >= max_pieces
         while not title_full:
             pieces = count_pieces([embed_text(seg.post, c) for c in chunks])
             over = [i for i, n in enumerate(pieces) if n > max_pieces]
