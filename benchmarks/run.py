@@ -40,7 +40,9 @@ from tipbot.index import build_index, load_current  # noqa: E402
 from tipbot.index import dense as dense_index  # noqa: E402
 from tipbot.types import Chunk  # noqa: E402
 
-QUESTIONS = [json.loads(x)["question"] for x in (ROOT / "tests/data/devset.jsonl").read_text().splitlines()]
+QUESTIONS = [
+    json.loads(x)["question"] for x in (ROOT / "tests/data/devset.jsonl").read_text().splitlines()
+]
 
 COLD_START = """
 import sys, time, resource
@@ -80,7 +82,11 @@ def ann_recall(vectors: np.ndarray, queries: np.ndarray, k: int = 10) -> dict:
     exact.search(queries, k)
     flat_ms = (time.perf_counter() - t) / len(queries) * 1000
     recall = np.mean([len(set(a) & set(b)) / k for a, b in zip(truth, got, strict=True)])
-    return {"recall@10": round(float(recall), 4), "hnsw_ms": round(hnsw_ms, 3), "flat_ms": round(flat_ms, 3)}
+    return {
+        "recall@10": round(float(recall), 4),
+        "hnsw_ms": round(hnsw_ms, 3),
+        "flat_ms": round(flat_ms, 3),
+    }
 
 
 def bench(n_posts: int, embedder: Embedder, workdir: Path, n_questions: int) -> dict:
@@ -88,7 +94,9 @@ def bench(n_posts: int, embedder: Embedder, workdir: Path, n_questions: int) -> 
     corpus = root / "corpus" / "posts.jsonl"
     posts = synth.generate(n_posts, seed=1)
     synth.write(posts, corpus)
-    cfg = parse_config({"corpus": {"paths": [str(corpus.parent)]}, "index": {"dir": str(root / "index")}}, root)
+    cfg = parse_config(
+        {"corpus": {"paths": [str(corpus.parent)]}, "index": {"dir": str(root / "index")}}, root
+    )
 
     t = time.perf_counter()
     report = build_index(cfg, embedder)
@@ -173,7 +181,11 @@ def main() -> None:
         for n in sizes:
             print(f"benchmarking {n} posts…", file=sys.stderr, flush=True)
             results.append(bench(n, embedder, Path(tmp), args.questions))
-    machine = {"cores": os.cpu_count(), "machine": platform.machine(), "python": platform.python_version()}
+    machine = {
+        "cores": os.cpu_count(),
+        "machine": platform.machine(),
+        "python": platform.python_version(),
+    }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"machine": machine, "results": results}, indent=2))
     print(f"machine: {machine['cores']} cores, {machine['machine']}, Python {machine['python']}")

@@ -16,11 +16,15 @@ import random
 import re
 from pathlib import Path
 
-SEED_CORPUS = Path(__file__).resolve().parent.parent / "corpus" / "intergovernmental-organizations.txt"
+SEED_CORPUS = (
+    Path(__file__).resolve().parent.parent / "corpus" / "intergovernmental-organizations.txt"
+)
 PLACES = "Albania Moldova Kenya Nepal Serbia Ukraine Nigeria Cambodia Bosnia Egypt Trinidad Peru Laos Ghana Chile Romania Vietnam Bolivia Jordan Malawi".split()
 ORGS = "UNODC IOM OSCE ILO UNICEF UNHCR Europol Interpol ASTRA UN.GIFT".split()
 NAMES = "Amara Boris Chen Dana Elif Farid Greta Hugo Ines Jonas Kira Luis Mira Nadia Omar Petra Rafael Sofia Tariq Vera".split()
-TOPICS = "forced labour;sexual exploitation;child trafficking;border control;victim support;prosecution;awareness campaign;organ trafficking;domestic servitude;supply chains".split(";")
+TOPICS = "forced labour;sexual exploitation;child trafficking;border control;victim support;prosecution;awareness campaign;organ trafficking;domestic servitude;supply chains".split(
+    ";"
+)
 
 
 def seed_sentences() -> list[str]:
@@ -30,7 +34,11 @@ def seed_sentences() -> list[str]:
     posts, _ = read(str(SEED_CORPUS), SEED_CORPUS.read_text(encoding="utf-8"), "https://x")
     out = []
     for p in posts:
-        out.extend(p.text[s.start : s.end] for s in split_sentences(p.text) if len(p.text[s.start : s.end]) > 40)
+        out.extend(
+            p.text[s.start : s.end]
+            for s in split_sentences(p.text)
+            if len(p.text[s.start : s.end]) > 40
+        )
     return out
 
 

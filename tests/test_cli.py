@@ -26,10 +26,19 @@ def run(*args, input=None):
 
 
 def test_ask_json_has_the_documented_shape(seed_cfg):
-    r = run("--config", seed_cfg, "ask", "--json", "How much cash did the new UN victims trust fund hand out in its first grant round?")
+    r = run(
+        "--config",
+        seed_cfg,
+        "ask",
+        "--json",
+        "How much cash did the new UN victims trust fund hand out in its first grant round?",
+    )
     assert r.exit_code == 0, r.output
     obj = json.loads(r.stdout)
-    assert obj["question"] == "How much cash did the new UN victims trust fund hand out in its first grant round?"
+    assert (
+        obj["question"]
+        == "How much cash did the new UN victims trust fund hand out in its first grant round?"
+    )
     assert obj["answered"] is True and len(obj["results"]) == 3
     first = obj["results"][0]
     assert set(first) >= {"post_id", "title", "date", "url", "link", "quote", "score"}
