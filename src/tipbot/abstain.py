@@ -11,12 +11,9 @@ Two signals, calibrated on tests/data (devset and held-out questions, off-topic 
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
-from tipbot.lexical import LexicalIndex, analyze
-
-_WORD = re.compile(r"[^\W_]+(?:[.,'’\-][^\W_]+)*")
+from tipbot.lexical import TOKEN, LexicalIndex, analyze
 
 
 @dataclass(frozen=True)
@@ -37,7 +34,7 @@ def unknown_names(question: str, lexical: LexicalIndex) -> list[str]:
     digit. Both are looked up the way the lexical index analyses text.
     """
     missing = []
-    for i, word in enumerate(_WORD.findall(question)):
+    for i, word in enumerate(TOKEN.findall(question)):
         named = (i > 0 and word[0].isupper() and word != "I") or any(c.isdigit() for c in word)
         if not named:
             continue

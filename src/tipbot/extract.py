@@ -19,9 +19,7 @@ import numpy as np
 
 from tipbot.index.store import IndexData
 from tipbot.lexical import analyze
-from tipbot.types import Hit, Quote
-
-ELLIPSIS = "…"
+from tipbot.types import ELLIPSIS, Hit, Quote
 
 
 @dataclass(frozen=True)

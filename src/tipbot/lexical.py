@@ -30,7 +30,7 @@ _STOPWORDS = frozenset(
     """.split()
 )
 # Words, numbers with separators ("300,000", "2.4"), dotted names ("AU.COMMIT", "UN.GIFT").
-_TOKEN = re.compile(r"[^\W_]+(?:[.,'’\-][^\W_]+)*")
+TOKEN = re.compile(r"[^\W_]+(?:[.,'’\-][^\W_]+)*")
 _SPLIT = re.compile(r"[.,'’\-]")
 _stemmer = Stemmer.Stemmer("english")
 
@@ -42,7 +42,7 @@ def analyze(text: str) -> list[str]:
     matches "300,000" and "300000", and "UN-OSCE" matches "UN OSCE".
     """
     terms: list[str] = []
-    for tok in _TOKEN.findall(text.lower()):
+    for tok in TOKEN.findall(text.lower()):
         if _SPLIT.search(tok):
             parts = [p for p in _SPLIT.split(tok) if p]
             terms.append("".join(parts))
@@ -105,13 +105,6 @@ def count_matrix(
     m = sp.csr_matrix((data, (rows, cols)), shape=(len(docs), len(vocab)), dtype=np.int32)
     m.sum_duplicates()
     return m, vocab
-
-
-def build(docs: Sequence[str]) -> LexicalIndex:
-    analyzed = [analyze(d) for d in docs]
-    counts, vocab = count_matrix(analyzed)
-    lengths = np.array([len(a) for a in analyzed], dtype=np.float32)
-    return LexicalIndex(counts.tocsc(), lengths, vocab)
 
 
 def stack_rows(blocks: Sequence[sp.csr_matrix], n_terms: int) -> sp.csr_matrix:

@@ -23,15 +23,6 @@ class Mode(StrEnum):
     DENSE = "dense"
     HYBRID = "hybrid"
 
-    @classmethod
-    def parse(cls, value: str) -> Mode:
-        try:
-            return cls(value)
-        except ValueError:
-            raise ValueError(
-                f"unknown retrieval mode {value!r}: use one of {', '.join(m.value for m in cls)}"
-            ) from None
-
 
 @dataclass(frozen=True)
 class Filters:

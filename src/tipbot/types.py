@@ -8,6 +8,9 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
+# Marks text left out of a quote: between parts that are not adjacent, or a cut sentence.
+ELLIPSIS = "…"
+
 
 @dataclass(frozen=True, slots=True)
 class Post:

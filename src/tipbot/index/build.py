@@ -207,7 +207,6 @@ class _PostRows:
     """Everything the index holds about one post, ready to be stacked."""
 
     post: Post
-    fingerprint: str
     chunk_start: np.ndarray
     chunk_end: np.ndarray
     chunk_sent_start: np.ndarray  # relative to the post's first sentence
@@ -229,7 +228,6 @@ def _rows_from_segment(
     terms, vocab = count_matrix([analyze(seg.post.text[x.start : x.end]) for x in sents], vocab)
     rows = _PostRows(
         post=seg.post,
-        fingerprint=seg.post.fingerprint,
         chunk_start=np.array([c.start for c in chunks], np.int32),
         chunk_end=np.array([c.end for c in chunks], np.int32),
         chunk_sent_start=np.array([c.sentence_start for c in chunks], np.int32),
@@ -267,7 +265,6 @@ class _Reuse:
         s0, s1 = int(old.post_sent[i]), int(old.post_sent[i + 1])
         return _PostRows(
             post=old.posts[i],
-            fingerprint=old.posts[i].fingerprint,
             chunk_start=old.chunk_start[c0:c1],
             chunk_end=old.chunk_end[c0:c1],
             chunk_sent_start=old.chunk_sent_start[c0:c1] - s0,

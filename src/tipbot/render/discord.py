@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 
 from tipbot.render.json import NOTHING
 from tipbot.sentences import split_sentences
-from tipbot.types import Answer, Quote
+from tipbot.types import ELLIPSIS, Answer, Quote
 
 CONTENT_MAX = 2000
 TITLE_MAX = 256
@@ -36,7 +36,6 @@ URL_MAX = 2000  # not documented by Discord; longer links fall back to the plain
 
 # Below this many units a quote is not worth showing: drop a result instead.
 MIN_QUOTE_BUDGET = 240
-ELLIPSIS = "…"
 PART_SEP = " … "  # how Quote.text joins parts that are not adjacent in the post
 
 COLOR_ANSWER = 0x2B6CB0
