@@ -18,7 +18,6 @@ from urllib.parse import quote as percent
 import numpy as np
 
 from tipbot.index.store import IndexData
-from tipbot.lexical import analyze
 from tipbot.types import ELLIPSIS, Hit, Quote
 
 
@@ -155,11 +154,7 @@ def score_sentences(
     c = hit.chunk_index
     in_chunk = (rows >= data.chunk_sent_start[c]) & (rows < data.chunk_sent_end[c])
     typed = answer_type_evidence(expected_answer(question), question, sentences)
-    title_ids = data.lexical.term_ids(analyze(data.posts[p].title))
-    if s.w_title and title_ids.size:
-        title_share = (data.sentence_terms[s0:s1][:, title_ids].toarray() > 0).mean(axis=1)
-    else:
-        title_share = np.zeros(s1 - s0, dtype=np.float32)
+    title_share = data.sent_title_share[s0:s1]  # computed at build time
     scores = (
         s.w_dense * sims
         + s.w_lexical * lex

@@ -217,6 +217,7 @@ class _PostRows:
     sentence_vectors: np.ndarray
     counts: object  # scipy CSR rows against the vocab
     sentence_terms: object  # scipy CSR: which terms each sentence holds
+    sent_title_share: np.ndarray  # float32: share of the title's terms each sentence repeats
 
 
 def _rows_from_segment(
@@ -226,6 +227,10 @@ def _rows_from_segment(
     counts, vocab = count_matrix([analyze(embed_text(seg.post, c)) for c in chunks], vocab)
     # Analysed once here so that quoting never runs the analyser over sentences per question.
     terms, vocab = count_matrix([analyze(seg.post.text[x.start : x.end]) for x in sents], vocab)
+    title_ids = sorted({vocab[t] for t in analyze(seg.post.title) if t in vocab})
+    title_share = (
+        (terms[:, title_ids].toarray() > 0).mean(axis=1) if title_ids else np.zeros(len(sents))
+    )
     rows = _PostRows(
         post=seg.post,
         chunk_start=np.array([c.start for c in chunks], np.int32),
@@ -238,6 +243,7 @@ def _rows_from_segment(
         sentence_vectors=sv,
         counts=counts,
         sentence_terms=terms,
+        sent_title_share=title_share.astype(np.float32),
     )
     return rows, vocab
 
@@ -275,6 +281,7 @@ class _Reuse:
             sentence_vectors=np.asarray(old.sentence_vectors[s0:s1]),
             counts=self.counts[c0:c1],
             sentence_terms=old.sentence_terms[s0:s1],
+            sent_title_share=old.sent_title_share[s0:s1],
         )
 
 
@@ -318,6 +325,7 @@ def _assemble(
         ),
         chunk_vectors=vectors,
         sentence_vectors=np.concatenate([r.sentence_vectors for r in rows]).astype(np.float32),
+        sent_title_share=np.concatenate([r.sent_title_share for r in rows]).astype(np.float32),
         dense=dense.build(vectors, kind),
         lexical=lexical,
         sentence_terms=sentence_terms.tocsr(),

@@ -6,7 +6,7 @@
       builds/<build-id>/      one complete build, never changed once published
         manifest.json         versions, settings, counts, corpus fingerprint, file sizes
         posts.jsonl           the posts, text included: quotes are cut from it
-        arrays.npz            chunk and sentence offsets
+        arrays.npz            chunk and sentence offsets, per-sentence title share
         chunk_vectors.npy     float32 (chunks, dim), unit rows
         sentence_vectors.npy  float32 (sentences, dim), unit rows
         dense.faiss           FAISS index over chunk vectors
@@ -45,7 +45,7 @@ from tipbot.index import dense
 from tipbot.lexical import LexicalIndex
 from tipbot.types import Post
 
-FORMAT = 2
+FORMAT = 3
 CURRENT = "CURRENT"
 BUILDS = "builds"
 FILES = (
@@ -69,6 +69,7 @@ class IndexData:
     sent_post, sent_start, sent_end: the sentence is ``posts[sent_post].text[start:end]``
     post_sent: (posts + 1,) sentences of post i are rows post_sent[i]:post_sent[i + 1]
     post_days: (posts,) days since 1970-01-01, or a very small number for undated posts
+    sent_title_share: float32 (sentences,) share of the post title's terms the sentence repeats
     """
 
     manifest: dict
@@ -83,6 +84,7 @@ class IndexData:
     sent_end: np.ndarray
     post_sent: np.ndarray
     post_days: np.ndarray
+    sent_title_share: np.ndarray
     chunk_vectors: np.ndarray
     sentence_vectors: np.ndarray
     dense: faiss.Index
@@ -98,7 +100,7 @@ class IndexData:
 NO_DATE = np.iinfo(np.int32).min
 _ARRAYS = (
     "chunk_post", "chunk_start", "chunk_end", "chunk_sent_start", "chunk_sent_end",
-    "sent_post", "sent_start", "sent_end", "post_sent", "post_days",
+    "sent_post", "sent_start", "sent_end", "post_sent", "post_days", "sent_title_share",
 )  # fmt: skip
 
 
@@ -307,7 +309,7 @@ def _check_consistency(d: IndexData) -> None:
         problems.append(f"sentence vectors have {d.sentence_vectors.shape[0]} rows for {n_sents}")
     if d.dense.ntotal != n_chunks or d.lexical.n_docs != n_chunks:
         problems.append("FAISS or lexical index size differs from the chunk count")
-    if d.sentence_terms.shape[0] != n_sents:
+    if d.sentence_terms.shape[0] != n_sents or len(d.sent_title_share) != n_sents:
         problems.append("sentence term rows differ from the sentence count")
     if len(d.post_sent) != n_posts + 1 or len(d.post_days) != n_posts:
         problems.append("per-post arrays have the wrong length")
