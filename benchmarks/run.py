@@ -35,7 +35,7 @@ import synth  # noqa: E402
 from tipbot.archive import Archive  # noqa: E402
 from tipbot.chunk import embed_text  # noqa: E402
 from tipbot.config import parse_config  # noqa: E402
-from tipbot.embed import Embedder  # noqa: E402
+from tipbot.embed import Embedder, torch_threads  # noqa: E402
 from tipbot.index import build_index, load_current  # noqa: E402
 from tipbot.index import dense as dense_index  # noqa: E402
 from tipbot.types import Chunk  # noqa: E402
@@ -45,14 +45,17 @@ QUESTIONS = [
 ]
 
 COLD_START = """
-import sys, time, resource
+import sys, time
 t0 = float(sys.argv[1])
 from tipbot.archive import Archive
 from tipbot.config import parse_config
 from pathlib import Path
 cfg = parse_config({"corpus": {"paths": [sys.argv[2]]}, "index": {"dir": sys.argv[3]}}, Path(sys.argv[3]))
 Archive.open(cfg, build_if_needed=False).ask("Who funds victims of trafficking?")
-print(time.time() - t0, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
+elapsed = time.time() - t0
+# VmHWM is this process's own peak; ru_maxrss would include the parent's, inherited at fork.
+hwm = next(l for l in open("/proc/self/status") if l.startswith("VmHWM:")).split()[1]
+print(elapsed, int(hwm) * 1024)
 """
 
 
@@ -89,43 +92,66 @@ def ann_recall(vectors: np.ndarray, queries: np.ndarray, k: int = 10) -> dict:
     }
 
 
-def bench(n_posts: int, embedder: Embedder, workdir: Path, n_questions: int) -> dict:
-    root = workdir / f"{n_posts}"
-    corpus = root / "corpus" / "posts.jsonl"
-    posts = synth.generate(n_posts, seed=1)
-    synth.write(posts, corpus)
-    cfg = parse_config(
-        {"corpus": {"paths": [str(corpus.parent)]}, "index": {"dir": str(root / "index")}}, root
-    )
-
+def measure_build(cfg, corpus: Path, posts: list[dict], embedder: Embedder) -> dict:
+    """Full build vs the bare model on the same chunk texts; then an update after one change."""
     t = time.perf_counter()
     report = build_index(cfg, embedder)
     build_s = time.perf_counter() - t
-    data = load_current(cfg.index.dir)
-    texts = chunk_texts(data)
+    texts = chunk_texts(load_current(cfg.index.dir))
     # The floor: the bare model embedding the same chunk texts, nothing else.
     t = time.perf_counter()
     embedder.model.encode(texts, batch_size=embedder.batch_size, show_progress_bar=False)
     bare_s = time.perf_counter() - t
 
     # One post changes: update vs full build.
-    posts[n_posts // 2]["text"] += "\nA sentence added for the update benchmark."
+    posts[len(posts) // 2]["text"] += "\nA sentence added for the update benchmark."
     synth.write(posts, corpus)
     t = time.perf_counter()
     upd = build_index(cfg, embedder, incremental=True)
     update_s = time.perf_counter() - t
+    return {
+        "build_s": round(build_s, 1),
+        "chunks_per_s": round(report.chunks / build_s, 1),
+        "bare_embed_s": round(bare_s, 1),
+        "build_over_bare": round(build_s / bare_s, 3),
+        "update_s": round(update_s, 2),
+        "update_embedded_chunks": upd.embedded_chunks,
+        "update_over_build": round(update_s / build_s, 4),
+    }
+
+
+def bench(n_posts: int, embedder: Embedder, workdir: Path, n_questions: int, reuse: bool) -> dict:
+    root = workdir / f"{n_posts}"
+    corpus = root / "corpus" / "posts.jsonl"
+    cfg = parse_config(
+        {"corpus": {"paths": [str(corpus.parent)]}, "index": {"dir": str(root / "index")}}, root
+    )
+    if reuse and (root / "index" / "CURRENT").exists():
+        # Questions, cold start and ANN only, over the index a previous run left in --workdir.
+        built = {}
+    else:
+        posts = synth.generate(n_posts, seed=1)
+        synth.write(posts, corpus)
+        built = measure_build(cfg, corpus, posts, embedder)
+    data = load_current(cfg.index.dir)
 
     archive = Archive(cfg, embedder, load_current(cfg.index.dir))
     questions = (QUESTIONS * (n_questions // len(QUESTIONS) + 1))[:n_questions]
     archive.ask(questions[0])  # warm-up
-    ask_ms, embed_ms = [], []
+    st_one = lambda q: embedder.model.encode(q, normalize_embeddings=True, show_progress_bar=False)
+    st_one(questions[0])
+    ask_ms, embed_ms, st_ms = [], [], []
     for q in questions:
         t = time.perf_counter()
         archive.ask(q)
         ask_ms.append((time.perf_counter() - t) * 1000)
         t = time.perf_counter()
-        embedder.encode_one(q)
+        embedder.encode_one(q)  # the floor: the question encoder tipbot uses, alone
         embed_ms.append((time.perf_counter() - t) * 1000)
+        t = time.perf_counter()
+        with torch_threads(embedder.query_threads):
+            st_one(q)  # for reference: the same vector from sentence-transformers
+        st_ms.append((time.perf_counter() - t) * 1000)
 
     cold = subprocess.run(
         [sys.executable, "-c", COLD_START, str(time.time()), str(corpus.parent), str(cfg.index.dir)],
@@ -137,18 +163,13 @@ def bench(n_posts: int, embedder: Embedder, workdir: Path, n_questions: int) -> 
     vectors = np.asarray(data.chunk_vectors)
     return {
         "posts": n_posts,
-        "chunks": report.chunks,
-        "sentences": report.sentences,
-        "build_s": round(build_s, 1),
-        "chunks_per_s": round(report.chunks / build_s, 1),
-        "bare_embed_s": round(bare_s, 1),
-        "build_over_bare": round(build_s / bare_s, 3),
-        "update_s": round(update_s, 2),
-        "update_embedded_chunks": upd.embedded_chunks,
-        "update_over_build": round(update_s / build_s, 4),
+        "chunks": int(len(data.chunk_post)),
+        "sentences": int(len(data.sent_post)),
+        **{k: built.get(k) for k in BUILD_KEYS},
         "ask_p50_ms": round(pct(ask_ms, 50), 1),
         "ask_p95_ms": round(pct(ask_ms, 95), 1),
         "embed_q_p50_ms": round(pct(embed_ms, 50), 1),
+        "st_q_p50_ms": round(pct(st_ms, 50), 1),
         "ask_over_embed_p50": round(statistics.median(ask_ms) / statistics.median(embed_ms), 3),
         "cold_start_s": round(cold_s, 2),
         "peak_rss_mb": round(rss / 2**20, 1),
@@ -159,10 +180,16 @@ def bench(n_posts: int, embedder: Embedder, workdir: Path, n_questions: int) -> 
     }
 
 
+BUILD_KEYS = (
+    "build_s", "chunks_per_s", "bare_embed_s", "build_over_bare", "update_s",
+    "update_embedded_chunks", "update_over_build",
+)  # fmt: skip
+
 COLUMNS = [
     ("posts", "posts"), ("chunks", "chunks"), ("build_s", "build s"), ("bare_embed_s", "bare s"),
     ("build_over_bare", "build/bare"), ("update_s", "update s"), ("update_over_build", "update/build"),
     ("ask_p50_ms", "ask p50 ms"), ("ask_p95_ms", "ask p95 ms"), ("embed_q_p50_ms", "embed q ms"),
+    ("st_q_p50_ms", "ST q ms"),
     ("ask_over_embed_p50", "ask/embed"), ("cold_start_s", "cold s"), ("peak_rss_mb", "RSS MB"),
     ("index_mb", "index MB"),
 ]  # fmt: skip
@@ -173,14 +200,23 @@ def main() -> None:
     ap.add_argument("--posts", type=int, action="append", help="archive size (repeatable)")
     ap.add_argument("--questions", type=int, default=60)
     ap.add_argument("--out", type=Path, default=HERE / "out" / "results.json")
+    ap.add_argument(
+        "--workdir", type=Path, help="keep archives and indexes here (default: a temp dir)"
+    )
+    ap.add_argument(
+        "--reuse", action="store_true",
+        help="with --workdir: skip the build figures when an index is already there",
+    )  # fmt: skip
     args = ap.parse_args()
     sizes = args.posts or [1000]
     embedder = Embedder()
+    embedder.model  # noqa: B018 - load sentence-transformers now, outside every timed section
     results = []
     with tempfile.TemporaryDirectory() as tmp:
+        workdir = args.workdir or Path(tmp)
         for n in sizes:
             print(f"benchmarking {n} posts…", file=sys.stderr, flush=True)
-            results.append(bench(n, embedder, Path(tmp), args.questions))
+            results.append(bench(n, embedder, workdir, args.questions, args.reuse))
     machine = {
         "cores": os.cpu_count(),
         "machine": platform.machine(),

@@ -8,12 +8,14 @@ code path can reach it.
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 
+from tipbot.bert import NumpyBert
 from tipbot.errors import ConfigError
 
 # Set before sentence_transformers / transformers / huggingface_hub are imported anywhere.
@@ -72,26 +74,50 @@ class Embedder:
         """``threads``: torch threads for batch encoding (index builds), 0 for every core.
         ``query_threads``: for one question at a time. One thread answers a single short text
         about as fast as several, and several threads spin-wait against everything else on a
-        small shared machine (measured: 10× slower question latency under load)."""
+        small shared machine (measured: 10× slower question latency under load).
+
+        sentence-transformers (and torch) load on first batch use only: answering questions
+        over a built index never imports them (see ``tipbot.bert``), which is most of the
+        start-up time saved."""
+        self.build_threads = threads if threads > 0 else (os.cpu_count() or 1)
+        self.query_threads = max(1, query_threads)
+        self.path = resolve_model_path(model_path)
+        self.batch_size = batch_size
+        self._model = None
+        self._model_lock = threading.Lock()
+        self.questions: NumpyBert | None = (
+            NumpyBert(self.path) if NumpyBert.supports(self.path) else None
+        )
+        if self.questions is not None:
+            self.dim = self.questions.dim
+            # The model's own input limit in word pieces; text beyond it would be cut silently.
+            self.max_pieces = self.questions.max_pieces
+        else:
+            dim_of = (
+                getattr(self.model, "get_embedding_dimension", None)
+                or self.model.get_sentence_embedding_dimension
+            )
+            self.dim = int(dim_of())
+            self.max_pieces = int(self.model.max_seq_length)
+        # The name recorded in the index manifest: a changed model means a rebuild.
+        self.name = str(self.path) if model_path else "all-MiniLM-L6-v2"
+
+    @property
+    def model(self):  # -> SentenceTransformer, imported lazily
+        """The sentence-transformers model, loaded on first use (thread-safe)."""
+        if self._model is None:
+            with self._model_lock:
+                if self._model is None:
+                    self._model = self._load_sentence_transformer()
+        return self._model
+
+    def _load_sentence_transformer(self):
         import transformers
         from sentence_transformers import SentenceTransformer
 
         transformers.logging.set_verbosity_error()
         transformers.utils.logging.disable_progress_bar()
-        self.build_threads = threads if threads > 0 else (os.cpu_count() or 1)
-        self.query_threads = max(1, query_threads)
-        self.path = resolve_model_path(model_path)
-        self.model = SentenceTransformer(str(self.path), device="cpu", local_files_only=True)
-        self.batch_size = batch_size
-        dim_of = (
-            getattr(self.model, "get_embedding_dimension", None)
-            or self.model.get_sentence_embedding_dimension
-        )
-        self.dim = int(dim_of())
-        # The model's own input limit in word pieces; text beyond it would be cut silently.
-        self.max_pieces = int(self.model.max_seq_length)
-        # The name recorded in the index manifest: a changed model means a rebuild.
-        self.name = str(self.path) if model_path else "all-MiniLM-L6-v2"
+        return SentenceTransformer(str(self.path), device="cpu", local_files_only=True)
 
     def encode(
         self,
@@ -194,6 +220,8 @@ class Embedder:
 
     def encode_one(self, text: str) -> np.ndarray:
         """One text → float32 vector (dim,), without the batching machinery."""
+        if self.questions is not None:
+            return self.questions.encode([text], threads=self.query_threads)[0]
         with torch_threads(self.query_threads):
             return self.model.encode(
                 text, convert_to_numpy=True, normalize_embeddings=True, show_progress_bar=False
@@ -201,5 +229,7 @@ class Embedder:
 
     def count_pieces(self, texts: Sequence[str]) -> list[int]:
         """Word pieces each text becomes, [CLS] and [SEP] included, before any truncation."""
+        if self.questions is not None:
+            return self.questions.count_pieces(texts)
         enc = self.model.tokenizer(list(texts), add_special_tokens=True, truncation=False)
         return [len(ids) for ids in enc["input_ids"]]

@@ -1,0 +1,172 @@
+"""The question encoder: the same BERT sentence model, run in numpy.
+
+A question needs one forward pass over ~20 word pieces, a millisecond of arithmetic; but importing
+torch, transformers and sentence-transformers takes 10–15 s on a small machine, which would be
+nearly all of ``tipbot ask``'s start-up. So questions go through this forward pass over the
+model's own safetensors weights and tokenizer.json (numpy, scipy's erf, the Rust tokenizer;
+together well under a second to import), while index builds, which embed thousands of texts,
+use sentence-transformers on torch. A test holds the two to the same vectors.
+
+Only what the packaged model is, is supported: a BERT encoder with absolute positions, mean
+pooling and normalisation. ``NumpyBert.supports`` says whether a model folder is of that kind;
+any other model is run by sentence-transformers for questions too.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+# What the sentence-transformers folder must say for this forward pass to be the model's own.
+_MODULES = [
+    "sentence_transformers.models.Transformer",
+    "sentence_transformers.models.Pooling",
+    "sentence_transformers.models.Normalize",
+]
+
+
+_SQRT_HALF = math.sqrt(0.5)
+
+
+def _read_json(path: Path) -> dict | list | None:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+class NumpyBert:
+    """Mean-pooled, unit-length BERT sentence vectors from numpy, for short texts."""
+
+    def __init__(self, path: Path) -> None:
+        from safetensors.numpy import load_file
+        from tokenizers import Tokenizer
+
+        cfg = _read_json(path / "config.json")
+        st_cfg = _read_json(path / "sentence_bert_config.json") or {}
+        assert isinstance(cfg, dict)
+        self.max_pieces = int(st_cfg.get("max_seq_length") or cfg["max_position_embeddings"])
+        self.heads = int(cfg["num_attention_heads"])
+        self.eps = float(cfg.get("layer_norm_eps", 1e-12))
+        self.tokenizer = Tokenizer.from_file(str(path / "tokenizer.json"))
+        # tokenizer.json carries fixed 128-piece padding and truncation; sentence-transformers
+        # replaces both with its own max_seq_length. Here the tokenizer is left unlimited (so
+        # counting never mutates it under another thread) and ``encode`` cuts the ids itself.
+        self.tokenizer.no_padding()
+        self.tokenizer.no_truncation()
+        self._blas = None
+        weights = load_file(str(path / "model.safetensors"))
+        # Checkpoints saved from BertModel have bare names; from BertFor… they carry "bert.".
+        w = {k.removeprefix("bert."): v.astype(np.float32, copy=False) for k, v in weights.items()}
+        self.word = w["embeddings.word_embeddings.weight"]
+        self.pos = w["embeddings.position_embeddings.weight"]
+        self.type0 = w["embeddings.token_type_embeddings.weight"][0]
+        self.emb_ln = (w["embeddings.LayerNorm.weight"], w["embeddings.LayerNorm.bias"])
+        self.layers = []
+        for i in range(int(cfg["num_hidden_layers"])):
+            p = f"encoder.layer.{i}."
+
+            def lin(name: str, p: str = p) -> tuple[np.ndarray, np.ndarray]:
+                # Stored (out, in); transposed once here so every matmul is x @ W.
+                return (
+                    np.ascontiguousarray(w[p + name + ".weight"].T),
+                    w[p + name + ".bias"],
+                )
+
+            # Query, key and value as one matrix: one matmul instead of three.
+            q, k, v = (
+                lin("attention.self.query"),
+                lin("attention.self.key"),
+                lin("attention.self.value"),
+            )
+            qkv = (np.concatenate([q[0], k[0], v[0]], axis=1), np.concatenate([q[1], k[1], v[1]]))
+            self.layers.append(
+                (
+                    qkv,
+                    lin("attention.output.dense"),
+                    (w[p + "attention.output.LayerNorm.weight"], w[p + "attention.output.LayerNorm.bias"]),
+                    lin("intermediate.dense"),
+                    lin("output.dense"),
+                    (w[p + "output.LayerNorm.weight"], w[p + "output.LayerNorm.bias"]),
+                )
+            )  # fmt: skip
+        self.dim = int(self.word.shape[1])
+
+    @staticmethod
+    def supports(path: Path) -> bool:
+        """True when the folder holds a BERT + mean pooling + normalise model in safetensors."""
+        modules = _read_json(path / "modules.json")
+        cfg = _read_json(path / "config.json")
+        pooling = _read_json(path / "1_Pooling" / "config.json")
+        if not (isinstance(modules, list) and isinstance(cfg, dict) and isinstance(pooling, dict)):
+            return False
+        kinds = [m.get("type") for m in modules if isinstance(m, dict)]
+        pools = {k for k, v in pooling.items() if k.startswith("pooling_mode") and v}
+        return (
+            kinds == _MODULES
+            and cfg.get("model_type") == "bert"
+            and cfg.get("hidden_act") == "gelu"
+            and cfg.get("position_embedding_type", "absolute") == "absolute"
+            and pools == {"pooling_mode_mean_tokens"}
+            and (path / "model.safetensors").is_file()
+            and (path / "tokenizer.json").is_file()
+        )
+
+    def count_pieces(self, texts: Sequence[str]) -> list[int]:
+        """Word pieces each text becomes, [CLS] and [SEP] included, before any truncation."""
+        return [len(e.ids) for e in self.tokenizer.encode_batch(list(texts))]
+
+    def encode(self, texts: Sequence[str], threads: int = 1) -> np.ndarray:
+        """Texts → float32 (len(texts), dim), unit rows. One text at a time: no padding, and a
+        question is one text. ``threads`` caps BLAS threads for the call: on a short text more
+        threads barely help and spin-wait against everything else on a busy machine."""
+        if self._blas is None:
+            from threadpoolctl import ThreadpoolController
+
+            self._blas = ThreadpoolController()
+        out = np.empty((len(texts), self.dim), dtype=np.float32)
+        with self._blas.limit(limits=threads, user_api="blas"):
+            for i, enc in enumerate(self.tokenizer.encode_batch(list(texts))):
+                ids = enc.ids
+                if len(ids) > self.max_pieces:
+                    # What the tokenizer's own truncation does to one sequence: keep the first
+                    # pieces and the closing [SEP].
+                    ids = ids[: self.max_pieces - 1] + ids[-1:]
+                h = self._forward(np.asarray(ids, dtype=np.int64))
+                v = h.mean(axis=0)
+                out[i] = v / max(float(np.linalg.norm(v)), 1e-12)
+        return out
+
+    def _forward(self, ids: np.ndarray) -> np.ndarray:
+        """Token ids (n,) → last hidden states (n, dim). Unpadded, so no attention mask."""
+        from scipy.special import erf
+
+        n = len(ids)
+        x = self.word[ids] + self.pos[:n] + self.type0
+        x = self._norm(x, self.emb_ln)
+        heads, dh = self.heads, self.dim // self.heads
+        scale = 1.0 / math.sqrt(dh)  # Python floats keep the arithmetic in float32
+        for qkv, out, ln1, up, down, ln2 in self.layers:
+            q, k, v = np.split(x @ qkv[0] + qkv[1], 3, axis=1)
+            q = q.reshape(n, heads, dh).transpose(1, 0, 2)
+            k = k.reshape(n, heads, dh).transpose(1, 2, 0)
+            v = v.reshape(n, heads, dh).transpose(1, 0, 2)
+            scores = (q @ k) * scale  # (heads, n, n)
+            scores -= scores.max(axis=-1, keepdims=True)
+            np.exp(scores, out=scores)
+            scores /= scores.sum(axis=-1, keepdims=True)
+            ctx = (scores @ v).transpose(1, 0, 2).reshape(n, self.dim)
+            x = self._norm(x + ctx @ out[0] + out[1], ln1)
+            hidden = x @ up[0] + up[1]
+            hidden = 0.5 * hidden * (1.0 + erf(hidden * _SQRT_HALF))  # BERT's exact GELU
+            x = self._norm(x + hidden @ down[0] + down[1], ln2)
+        return x
+
+    def _norm(self, x: np.ndarray, ln: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+        mean = x.mean(axis=-1, keepdims=True)
+        var = ((x - mean) ** 2).mean(axis=-1, keepdims=True)
+        return (x - mean) / np.sqrt(var + self.eps) * ln[0] + ln[1]
