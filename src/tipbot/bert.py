@@ -151,7 +151,9 @@ class NumpyBert:
         heads, dh = self.heads, self.dim // self.heads
         scale = 1.0 / math.sqrt(dh)  # Python floats keep the arithmetic in float32
         for qkv, out, ln1, up, down, ln2 in self.layers:
-            q, k, v = np.split(x @ qkv[0] + qkv[1], 3, axis=1)
+            h = x @ qkv[0] + qkv[1]
+            d = self.dim
+            q, k, v = h[:, :d], h[:, d : 2 * d], h[:, 2 * d :]
             q = q.reshape(n, heads, dh).transpose(1, 0, 2)
             k = k.reshape(n, heads, dh).transpose(1, 2, 0)
             v = v.reshape(n, heads, dh).transpose(1, 0, 2)
@@ -167,6 +169,9 @@ class NumpyBert:
         return x
 
     def _norm(self, x: np.ndarray, ln: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
-        mean = x.mean(axis=-1, keepdims=True)
-        var = ((x - mean) ** 2).mean(axis=-1, keepdims=True)
-        return (x - mean) / np.sqrt(var + self.eps) * ln[0] + ln[1]
+        # LayerNorm with sums rather than .mean(): the same arithmetic, less call overhead
+        # on these small arrays (it runs 13 times per question).
+        inv_d = 1.0 / x.shape[-1]
+        xc = x - x.sum(axis=-1, keepdims=True) * inv_d
+        var = np.einsum("ij,ij->i", xc, xc)[:, None] * inv_d
+        return xc * (1.0 / np.sqrt(var + self.eps)) * ln[0] + ln[1]

@@ -51,7 +51,7 @@ class IndexConfig:
     dir: Path = Path("index")
     kind: str = "auto"  # auto | flat | hnsw | ivf
     # With kind = "auto", archives with more chunks than this get an approximate index.
-    exact_up_to: int = 200_000
+    exact_up_to: int = 50_000
 
 
 @dataclass(frozen=True)
