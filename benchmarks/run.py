@@ -112,6 +112,9 @@ class RandomVectors:
         v = self.rng.standard_normal((n, self.dim), dtype=np.float32)
         return v / np.linalg.norm(v, axis=1, keepdims=True)
 
+    def load(self) -> None:
+        pass
+
     def encode(self, texts, progress=None) -> np.ndarray:
         return self._unit(len(texts))
 

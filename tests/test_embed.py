@@ -104,3 +104,32 @@ def test_the_embedder_loads_sentence_transformers_only_when_asked(embedder):
     assert fresh._model is None  # a question encoder alone does not load torch's model
     vec = fresh.encode_one("Who funds victims of trafficking?")
     assert fresh._model is None and vec.shape == (fresh.dim,)
+
+
+def test_concurrent_questions_leave_blas_threads_as_they_were(embedder):
+    import threading
+
+    from threadpoolctl import threadpool_info
+
+    def blas() -> list[tuple[str, int]]:
+        return sorted(
+            (i["filepath"], i["num_threads"]) for i in threadpool_info() if i["user_api"] == "blas"
+        )
+
+    before = blas()
+    errors: list[BaseException] = []
+
+    def ask() -> None:
+        try:
+            for _ in range(5):
+                embedder.encode_one("Who pays for the police training courses?")
+        except BaseException as e:  # noqa: BLE001 - reported by the assertion below
+            errors.append(e)
+
+    workers = [threading.Thread(target=ask) for _ in range(6)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    assert not errors
+    assert blas() == before

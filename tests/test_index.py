@@ -272,3 +272,14 @@ def test_strict_turns_problems_into_failure(tmp_path, embedder):
         build_index(cfg, embedder, strict=True)
     report = build_index(cfg, embedder)
     assert report.posts == 5 and any("bad.jsonl:2" in str(i) for i in report.issues)
+
+
+def test_a_build_reports_each_step_to_its_progress_bar(tmp_path, embedder):
+    cfg = make_config(tmp_path, [corpus_with(tmp_path, [EXTRA])])
+    seen: list[tuple[str, int, int]] = []
+    build_index(cfg, embedder, lambda stage, done, total: seen.append((stage, done, total)))
+    stages = list(dict.fromkeys(stage for stage, _, _ in seen))
+    assert stages == ["chunking", "model", "embedding", "writing"]
+    embedded = [(done, total) for stage, done, total in seen if stage == "embedding"]
+    assert embedded[0][0] == 0 and embedded[-1][0] == embedded[-1][1] > 0
+    assert all(a[0] <= b[0] for a, b in zip(embedded, embedded[1:], strict=False))

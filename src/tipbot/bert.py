@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -39,6 +41,37 @@ def _read_json(path: Path) -> dict | list | None:
         return None
 
 
+class _BlasCap:
+    """Caps BLAS threads while any question is being encoded, from any number of threads.
+
+    The BLAS thread count is process-wide: the first caller in sets it, the last one out puts
+    the previous value back, so concurrent questions (the bot's workers) never leave it capped
+    or uncapped by the order in which they finish.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._inside = 0
+        self._limiter = None
+
+    @contextmanager
+    def cap(self, threads: int) -> Iterator[None]:
+        from threadpoolctl import threadpool_limits
+
+        with self._lock:
+            if self._inside == 0:
+                self._limiter = threadpool_limits(limits=threads, user_api="blas")
+            self._inside += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._inside -= 1
+                if self._inside == 0 and self._limiter is not None:
+                    self._limiter.restore_original_limits()
+                    self._limiter = None
+
+
 class NumpyBert:
     """Mean-pooled, unit-length BERT sentence vectors from numpy, for short texts."""
 
@@ -58,7 +91,7 @@ class NumpyBert:
         # counting never mutates it under another thread) and ``encode`` cuts the ids itself.
         self.tokenizer.no_padding()
         self.tokenizer.no_truncation()
-        self._blas = None
+        self._blas = _BlasCap()
         weights = load_file(str(path / "model.safetensors"))
         # Checkpoints saved from BertModel have bare names; from BertFor… they carry "bert.".
         w = {k.removeprefix("bert."): v.astype(np.float32, copy=False) for k, v in weights.items()}
@@ -124,12 +157,8 @@ class NumpyBert:
         """Texts → float32 (len(texts), dim), unit rows. One text at a time: no padding, and a
         question is one text. ``threads`` caps BLAS threads for the call: on a short text more
         threads barely help and spin-wait against everything else on a busy machine."""
-        if self._blas is None:
-            from threadpoolctl import ThreadpoolController
-
-            self._blas = ThreadpoolController()
         out = np.empty((len(texts), self.dim), dtype=np.float32)
-        with self._blas.limit(limits=threads, user_api="blas"):
+        with self._blas.cap(threads):
             for i, enc in enumerate(self.tokenizer.encode_batch(list(texts))):
                 ids = enc.ids
                 if len(ids) > self.max_pieces:

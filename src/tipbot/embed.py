@@ -111,6 +111,10 @@ class Embedder:
                     self._model = self._load_sentence_transformer()
         return self._model
 
+    def load(self) -> None:
+        """Load the batch model now (index builds call this before their first batch)."""
+        self.model  # noqa: B018 - the property loads it
+
     def _load_sentence_transformer(self):
         import transformers
         from sentence_transformers import SentenceTransformer

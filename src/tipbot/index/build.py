@@ -186,6 +186,12 @@ def _embed(
             progress("embedding", done, len(texts))
 
     if progress:
+        # Importing torch and sentence-transformers takes seconds: shown as its own step so
+        # the embedding bar does not sit at zero meanwhile.
+        progress("model", 0, 1)
+    embedder.load()
+    if progress:
+        progress("model", 1, 1)
         progress("embedding", 0, len(texts))
     chunk_vecs, sent_vecs, counts = embedder.encode_with_spans(texts, spans, n_sents, tick)
     missing = np.flatnonzero(counts == 0)
