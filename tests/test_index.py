@@ -283,3 +283,22 @@ def test_a_build_reports_each_step_to_its_progress_bar(tmp_path, embedder):
     embedded = [(done, total) for stage, done, total in seen if stage == "embedding"]
     assert embedded[0][0] == 0 and embedded[-1][0] == embedded[-1][1] > 0
     assert all(a[0] <= b[0] for a, b in zip(embedded, embedded[1:], strict=False))
+
+
+def test_an_update_with_nothing_to_do_publishes_nothing_and_loads_no_model(tmp_path, embedder):
+    from tipbot.embed import Embedder
+
+    corpus = corpus_with(tmp_path, [EXTRA])
+    cfg = make_config(tmp_path, [corpus])
+    first = build_index(cfg, embedder)
+    # Up to date (a second `ask` that waited for the first one's build sees this): same build.
+    again = build_index(cfg, embedder, incremental=True)
+    assert again.build_dir == first.build_dir and again.embedded_chunks == 0
+    assert store.current_build_name(cfg.index.dir) == first.build_dir.name
+    # Only a removal: a new build, and the batch model is never loaded for it.
+    (corpus / "extra.jsonl").unlink()
+    fresh = Embedder()
+    removed = build_index(cfg, fresh, incremental=True)
+    assert removed.build_dir != first.build_dir and removed.posts == first.posts - 1
+    assert fresh._model is None
+    assert "extra-1" not in {p.id for p in load_current(cfg.index.dir).posts}

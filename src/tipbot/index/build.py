@@ -185,6 +185,10 @@ def _embed(
         if progress:
             progress("embedding", done, len(texts))
 
+    if not texts and n_sents == 0:
+        # Only removals (or nothing) to apply: no reason to load the model.
+        empty = np.zeros((0, embedder.dim), np.float32)
+        return [empty] * len(segs), [empty] * len(segs)
     if progress:
         # Importing torch and sentence-transformers takes seconds: shown as its own step so
         # the embedding bar does not sit at zero meanwhile.
@@ -355,6 +359,15 @@ def _manifest(cfg: Config, embedder: Embedder, read: CorpusRead) -> dict:
     }
 
 
+def _up_to_date(cfg: Config, manifest: dict) -> bool:
+    """The published build is what an update would produce now."""
+    return (
+        manifest.get("requested_kind") == cfg.index.kind
+        and manifest.get("exact_up_to") == cfg.index.exact_up_to
+        and not corpus_changed(cfg, manifest)
+    )
+
+
 def build_index(
     cfg: Config,
     embedder: Embedder,
@@ -376,6 +389,20 @@ def build_index(
                 check_settings(cfg, old.manifest, embedder.name)
             except IndexError_:
                 old = None  # nothing usable to reuse: a full build
+        if old is not None and _up_to_date(cfg, old.manifest):
+            # Nothing to do: typically another process built it while this one waited for the
+            # lock (two `tipbot ask` started on a stale index). Publishing a copy would cost a
+            # re-assembly (an HNSW graph rebuild at scale) and a reload in every bot.
+            return BuildReport(
+                build_dir=Path(old.path),
+                posts=len(old.posts),
+                chunks=int(old.manifest["chunks"]),
+                sentences=int(old.manifest["sentences"]),
+                embedded_chunks=0,
+                reused_posts=len(old.posts),
+                seconds=time.perf_counter() - t0,
+                issues=read.issues,
+            )
         reuse = _Reuse(old) if old is not None else None
         todo = [p for p in read.posts if reuse is None or not reuse.unchanged(p)]
         if progress:
