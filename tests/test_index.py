@@ -302,3 +302,32 @@ def test_an_update_with_nothing_to_do_publishes_nothing_and_loads_no_model(tmp_p
     assert removed.build_dir != first.build_dir and removed.posts == first.posts - 1
     assert fresh._model is None
     assert "extra-1" not in {p.id for p in load_current(cfg.index.dir).posts}
+
+
+def test_label_filter_on_posts_with_different_labels(tmp_path, embedder):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    posts = [
+        ("a", ["Africa", "Labour"], "The Accra office trained 40 labour inspectors in May."),
+        ("b", ["Europe"], "The Vienna office trained 30 border guards in June."),
+        ("c", ["africa"], "The Nairobi office trained 20 judges in July."),
+        ("d", [], "The Lima office trained 10 prosecutors in August."),
+    ]
+    lines = [
+        json.dumps(
+            {"id": i, "title": f"Training {i}", "date": "2020-01-01", "labels": lb, "text": t}
+        )
+        for i, lb, t in posts
+    ]
+    (corpus / "posts.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    cfg = make_config(tmp_path, [corpus])
+    archive = Archive.open(cfg, embedder=embedder)
+    q = "Who did the office train?"
+
+    def ids(label):
+        return {r.post_id for r in archive.ask(q, k=4, label=label, abstain=False).results}
+
+    assert ids(None) == {"a", "b", "c", "d"}
+    assert ids("AFRICA") == {"a", "c"}  # labels match case-insensitively
+    assert ids("labour") == {"a"} and ids("Europe") == {"b"}
+    assert ids("Asia") == set()

@@ -43,8 +43,9 @@ class Filters:
         if self.until is not None:
             mask &= (data.post_days <= (self.until - epoch).days) & (data.post_days != NO_DATE)
         if self.label:
-            want = self.label.casefold()
-            mask &= np.array([any(lb.casefold() == want for lb in p.labels) for p in data.posts])
+            labelled = np.zeros(len(data.posts), dtype=bool)
+            labelled[data.label_posts.get(self.label.casefold(), np.zeros(0, np.int64))] = True
+            mask &= labelled
         return mask
 
 

@@ -34,6 +34,7 @@ import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import faiss
@@ -95,6 +96,16 @@ class IndexData:
     @property
     def build_id(self) -> str:
         return self.manifest.get("build_id", "")
+
+    @cached_property
+    def label_posts(self) -> dict[str, np.ndarray]:
+        """Case-folded label → the post rows that carry it (int64, ascending). Built on the
+        first question with a label filter, then a dictionary lookup for every other."""
+        rows: dict[str, list[int]] = {}
+        for i, post in enumerate(self.posts):
+            for label in {lb.casefold() for lb in post.labels}:
+                rows.setdefault(label, []).append(i)
+        return {k: np.asarray(v, dtype=np.int64) for k, v in rows.items()}
 
 
 NO_DATE = np.iinfo(np.int32).min
