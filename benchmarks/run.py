@@ -137,7 +137,7 @@ def measure_build(cfg, corpus: Path, posts: list[dict], embedder: Embedder) -> d
 
     # One post changes: update vs full build.
     posts[len(posts) // 2]["text"] += "\nA sentence added for the update benchmark."
-    synth.write(posts, corpus)
+    synth.write_folder(posts, corpus)
     t = time.perf_counter()
     upd = build_index(cfg, embedder, incremental=True)
     update_s = time.perf_counter() - t
@@ -156,22 +156,22 @@ def bench(
     n_posts: int, embedder: Embedder, workdir: Path, n_questions: int, reuse: bool, random: bool
 ) -> dict:
     root = workdir / f"{n_posts}{'-random' if random else ''}"
-    corpus = root / "corpus" / "posts.jsonl"
+    corpus = root / "corpus"
     cfg = parse_config(
-        {"corpus": {"paths": [str(corpus.parent)]}, "index": {"dir": str(root / "index")}}, root
+        {"corpus": {"paths": [str(corpus)]}, "index": {"dir": str(root / "index")}}, root
     )
     if reuse and (root / "index" / "CURRENT").exists():
         # Questions, cold start and ANN only, over the index a previous run left in --workdir.
         built = {}
     elif random:
         posts = synth.generate(n_posts, seed=1)
-        synth.write(posts, corpus)
+        synth.write_folder(posts, corpus)
         t = time.perf_counter()
         build_index(cfg, RandomVectors(embedder))
         built = {"build_s": round(time.perf_counter() - t, 1)}  # no model: not comparable
     else:
         posts = synth.generate(n_posts, seed=1)
-        synth.write(posts, corpus)
+        synth.write_folder(posts, corpus)
         built = measure_build(cfg, corpus, posts, embedder)
     data = load_current(cfg.index.dir)
 
@@ -194,7 +194,7 @@ def bench(
         st_ms.append((time.perf_counter() - t) * 1000)
 
     cold = subprocess.run(
-        [sys.executable, "-c", COLD_START, str(time.time()), str(corpus.parent), str(cfg.index.dir)],
+        [sys.executable, "-c", COLD_START, str(time.time()), str(corpus), str(cfg.index.dir)],
         capture_output=True, text=True, check=True,
     )  # fmt: skip
     cold_s, rss = (float(x) for x in cold.stdout.split()[-2:])

@@ -84,6 +84,20 @@ def write(posts: list[dict], path: Path) -> None:
             f.write(json.dumps(p, ensure_ascii=False) + "\n")
 
 
+PER_FILE = 10_000  # ≈ 33 MB of JSONL: under the reader's per-file limit, like a real export
+
+
+def write_folder(posts: list[dict], folder: Path) -> None:
+    """The archive as posts-000.jsonl, posts-001.jsonl, … of PER_FILE posts each. A file whose
+    posts did not change is left untouched, so an update sees one changed file."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for k in range(0, max(len(posts), 1), PER_FILE):
+        path = folder / f"posts-{k // PER_FILE:03d}.jsonl"
+        text = "".join(json.dumps(p, ensure_ascii=False) + "\n" for p in posts[k : k + PER_FILE])
+        if not path.exists() or path.read_text(encoding="utf-8") != text:
+            path.write_text(text, encoding="utf-8")
+
+
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--posts", type=int, default=1000)
