@@ -7,7 +7,7 @@ import scipy.sparse as sp
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tipbot.extract import terms_present
+from tipbot.lexical import terms_present
 
 
 @st.composite

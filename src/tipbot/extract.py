@@ -18,6 +18,7 @@ from urllib.parse import quote as percent
 import numpy as np
 
 from tipbot.index.store import IndexData
+from tipbot.lexical import terms_present
 from tipbot.types import ELLIPSIS, Hit, Quote
 
 
@@ -123,24 +124,6 @@ def lexical_overlap(has: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, n
     glob = has @ weights / total if total > 0 else np.zeros(n, np.float32)
     local = has @ local_w / total_local if total_local > 0 else np.zeros(n, np.float32)
     return glob.astype(np.float32), local.astype(np.float32)
-
-
-def terms_present(terms, s0: int, s1: int, term_ids: np.ndarray) -> np.ndarray:
-    """float32 (s1 - s0, len(term_ids)): 1 where sentence row s0 + i holds term_ids[j].
-
-    Read straight off the CSR arrays (term_ids sorted): scipy's row-then-column slicing
-    builds two intermediate matrices, several times the cost of this on every hit.
-    """
-    has = np.zeros((s1 - s0, len(term_ids)), dtype=np.float32)
-    if len(term_ids) == 0:
-        return has
-    ptr = terms.indptr[s0 : s1 + 1]
-    cols = terms.indices[ptr[0] : ptr[-1]]
-    pos = np.minimum(np.searchsorted(term_ids, cols), len(term_ids) - 1)
-    hit = term_ids[pos] == cols
-    rows = np.repeat(np.arange(s1 - s0), np.diff(ptr))
-    has[rows[hit], pos[hit]] = 1.0
-    return has
 
 
 def query_terms(data: IndexData, terms: list[str]) -> tuple[np.ndarray, np.ndarray]:

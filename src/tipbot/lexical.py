@@ -91,8 +91,12 @@ class LexicalIndex:
 def count_matrix(
     docs: Sequence[list[str]], vocab: dict[str, int] | None = None
 ) -> tuple[sp.csr_matrix, dict[str, int]]:
-    """Analyzed docs → (term counts CSR (n_docs, n_terms), vocab). ``vocab`` is extended."""
-    vocab = dict(vocab or {})
+    """Analyzed docs → (term counts CSR (n_docs, n_terms), vocab).
+
+    ``vocab`` is extended in place and returned. (A copy per call made a build quadratic: two
+    calls per post, each copying a vocabulary that grows with the archive.)
+    """
+    vocab = {} if vocab is None else vocab
     rows, cols = [], []
     for i, terms in enumerate(docs):
         for t in terms:
@@ -105,6 +109,25 @@ def count_matrix(
     m = sp.csr_matrix((data, (rows, cols)), shape=(len(docs), len(vocab)), dtype=np.int32)
     m.sum_duplicates()
     return m, vocab
+
+
+def terms_present(terms: sp.csr_matrix, s0: int, s1: int, term_ids: np.ndarray) -> np.ndarray:
+    """float32 (s1 - s0, len(term_ids)): 1 where row s0 + i of ``terms`` holds term_ids[j].
+
+    Read straight off the CSR arrays (term_ids sorted), in time proportional to the rows'
+    entries: scipy's column indexing costs time in the matrix's full width (the vocabulary)
+    on every call, and its row-then-column slicing builds two intermediate matrices.
+    """
+    has = np.zeros((s1 - s0, len(term_ids)), dtype=np.float32)
+    if len(term_ids) == 0 or s1 <= s0:
+        return has
+    ptr = terms.indptr[s0 : s1 + 1]
+    cols = terms.indices[ptr[0] : ptr[-1]]
+    pos = np.minimum(np.searchsorted(term_ids, cols), len(term_ids) - 1)
+    hit = term_ids[pos] == cols
+    rows = np.repeat(np.arange(s1 - s0), np.diff(ptr))
+    has[rows[hit], pos[hit]] = 1.0
+    return has
 
 
 def stack_rows(blocks: Sequence[sp.csr_matrix], n_terms: int) -> sp.csr_matrix:

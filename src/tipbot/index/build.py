@@ -22,7 +22,14 @@ from tipbot.config import Config
 from tipbot.embed import Embedder
 from tipbot.errors import CorpusError, IndexError_, IndexMismatch
 from tipbot.index import dense, store
-from tipbot.lexical import analyze, count_matrix, prune_vocabulary, stack, stack_rows
+from tipbot.lexical import (
+    analyze,
+    count_matrix,
+    prune_vocabulary,
+    stack,
+    stack_rows,
+    terms_present,
+)
 from tipbot.parse import CorpusRead, corpus_files, read_corpus
 from tipbot.textutil import content_hash
 from tipbot.tokens import encoding
@@ -237,9 +244,11 @@ def _rows_from_segment(
     counts, vocab = count_matrix([analyze(embed_text(seg.post, c)) for c in chunks], vocab)
     # Analysed once here so that quoting never runs the analyser over sentences per question.
     terms, vocab = count_matrix([analyze(seg.post.text[x.start : x.end]) for x in sents], vocab)
-    title_ids = sorted({vocab[t] for t in analyze(seg.post.title) if t in vocab})
+    title_ids = np.array(sorted({vocab[t] for t in analyze(seg.post.title) if t in vocab}))
     title_share = (
-        (terms[:, title_ids].toarray() > 0).mean(axis=1) if title_ids else np.zeros(len(sents))
+        terms_present(terms, 0, len(sents), title_ids).mean(axis=1)
+        if len(title_ids) and len(sents)
+        else np.zeros(len(sents))
     )
     rows = _PostRows(
         post=seg.post,
