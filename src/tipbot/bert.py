@@ -1,6 +1,6 @@
 """The question encoder: the same BERT sentence model, run in numpy.
 
-A question needs one forward pass over ~20 word pieces, a millisecond of arithmetic; but importing
+A question needs one forward pass over ~20 word pieces, tens of milliseconds; but importing
 torch, transformers and sentence-transformers takes 10–15 s on a small machine, which would be
 nearly all of ``tipbot ask``'s start-up. So questions go through this forward pass over the
 model's own safetensors weights and tokenizer.json (numpy, scipy's erf, the Rust tokenizer;
