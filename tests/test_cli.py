@@ -103,12 +103,17 @@ def test_known_failures_are_one_line_without_traceback(tmp_path, seed_cfg):
     assert r.exit_code == 1 and "question is empty" in r.stderr
 
 
-def test_first_ask_builds_the_index_then_build_and_update_report(tmp_path):
-    (tmp_path / "corpus").mkdir()
+def seed_corpus(tmp_path: Path, until: str) -> Path:
+    """tmp_path/corpus with the seed's posts before the date line ``until``."""
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
     text = SEED.read_text(encoding="utf-8")
-    (tmp_path / "corpus" / "seed.txt").write_text(
-        text[: text.index("Thursday, December 03, 2009")], encoding="utf-8"
-    )
+    (corpus / "seed.txt").write_text(text[: text.index(until)], encoding="utf-8")
+    return corpus
+
+
+def test_first_ask_builds_the_index_then_build_and_update_report(tmp_path):
+    seed_corpus(tmp_path, until="Thursday, December 03, 2009")
     cfg = tmp_path / "config.toml"
     cfg.write_text(
         '[corpus]\npaths = ["corpus"]\nbase_url = "https://b.example"\n', encoding="utf-8"
@@ -126,11 +131,7 @@ def test_first_ask_builds_the_index_then_build_and_update_report(tmp_path):
 
 
 def test_broken_index_folders_and_corpus_files_are_one_line_errors(tmp_path):
-    (tmp_path / "corpus").mkdir()
-    text = SEED.read_text(encoding="utf-8")
-    (tmp_path / "corpus" / "seed.txt").write_text(
-        text[: text.index("Monday, September 19, 2011")], encoding="utf-8"
-    )
+    seed_corpus(tmp_path, until="Monday, September 19, 2011")
     (tmp_path / "corpus" / "gone.txt").symlink_to(tmp_path / "nowhere.txt")  # dangling
     cfg = tmp_path / "config.toml"
     cfg.write_text('[corpus]\npaths = ["corpus"]\n', encoding="utf-8")
