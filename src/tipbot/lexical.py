@@ -52,6 +52,11 @@ def analyze(text: str) -> list[str]:
     return _stemmer.stemWords(terms)
 
 
+def term_ids(vocab: dict[str, int], terms: Iterable[str]) -> np.ndarray:
+    """The distinct ids of ``terms`` known to ``vocab``, sorted, int64."""
+    return np.array(sorted({vocab[t] for t in terms if t in vocab}), dtype=np.int64)
+
+
 @dataclass(frozen=True)
 class LexicalIndex:
     counts: sp.csc_matrix  # (n_chunks, n_terms) int32 term counts
@@ -63,7 +68,7 @@ class LexicalIndex:
         return self.counts.shape[0]
 
     def term_ids(self, terms: Iterable[str]) -> np.ndarray:
-        return np.array(sorted({self.vocab[t] for t in terms if t in self.vocab}), dtype=np.int64)
+        return term_ids(self.vocab, terms)
 
     def idf(self, term_ids: np.ndarray) -> np.ndarray:
         df = np.diff(self.counts.indptr)[term_ids].astype(np.float64)

@@ -28,6 +28,7 @@ from tipbot.lexical import (
     prune_vocabulary,
     stack,
     stack_rows,
+    term_ids,
     terms_present,
 )
 from tipbot.parse import CorpusRead, corpus_files, read_corpus
@@ -244,10 +245,10 @@ def _rows_from_segment(
     counts, vocab = count_matrix([analyze(embed_text(seg.post, c)) for c in chunks], vocab)
     # Analysed once here so that quoting never runs the analyser over sentences per question.
     terms, vocab = count_matrix([analyze(seg.post.text[x.start : x.end]) for x in sents], vocab)
-    title_ids = np.array(sorted({vocab[t] for t in analyze(seg.post.title) if t in vocab}))
+    title_ids = term_ids(vocab, analyze(seg.post.title))
     title_share = (
         terms_present(terms, 0, len(sents), title_ids).mean(axis=1)
-        if len(title_ids) and len(sents)
+        if title_ids.size
         else np.zeros(len(sents))
     )
     rows = _PostRows(
