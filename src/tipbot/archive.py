@@ -184,6 +184,8 @@ class Archive:
             chosen = extract.choose_sentences(data, sc, self.quote_settings)
             quotes.append(extract.make_quote(data, hit, sc, chosen, hit.score))
             feats.append(
-                abstention.Evidence(float(sc.dense[sc.best]), float(sc.lexical[sc.best]), hit.dense)
+                abstention.Evidence(
+                    float(sc.dense[sc.evidence]), float(sc.lexical[sc.evidence]), hit.dense
+                )
             )
         return quotes, feats
