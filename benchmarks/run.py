@@ -125,14 +125,18 @@ class RandomVectors:
 
 def measure_build(cfg, corpus: Path, posts: list[dict], embedder: Embedder) -> dict:
     """Full build vs the bare model on the same chunk texts; then an update after one change."""
+    # Load averages (1 min) at the end of each half: this run's own threads count ~2 on 2 cores;
+    # more means something else shared the machine while that half ran.
     t = time.perf_counter()
     report = build_index(cfg, embedder)
     build_s = time.perf_counter() - t
+    load_build = os.getloadavg()[0]
     texts = chunk_texts(load_current(cfg.index.dir))
     # The floor: the bare model embedding the same chunk texts, nothing else.
     t = time.perf_counter()
     embedder.model.encode(texts, batch_size=embedder.batch_size, show_progress_bar=False)
     bare_s = time.perf_counter() - t
+    load_bare = os.getloadavg()[0]
 
     # One post changes: update vs full build.
     posts[len(posts) // 2]["text"] += "\nA sentence added for the update benchmark."
@@ -148,6 +152,7 @@ def measure_build(cfg, corpus: Path, posts: list[dict], embedder: Embedder) -> d
         "update_s": round(update_s, 2),
         "update_embedded_chunks": upd.embedded_chunks,
         "update_over_build": round(update_s / build_s, 4),
+        "load_1min_after_build_and_bare": [round(load_build, 2), round(load_bare, 2)],
     }
 
 
@@ -223,7 +228,7 @@ def bench(
 
 BUILD_KEYS = (
     "build_s", "chunks_per_s", "bare_embed_s", "build_over_bare", "update_s",
-    "update_embedded_chunks", "update_over_build",
+    "update_embedded_chunks", "update_over_build", "load_1min_after_build_and_bare",
 )  # fmt: skip
 
 COLUMNS = [

@@ -12,13 +12,14 @@ part that starts or ends inside a sentence is marked with "…". Every part is v
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import quote as percent
 
 import numpy as np
 
 from tipbot.index.store import IndexData
-from tipbot.lexical import terms_present
+from tipbot.lexical import analyze, terms_present
 from tipbot.types import ELLIPSIS, Hit, Quote
 
 
@@ -33,6 +34,10 @@ class QuoteSettings:
     # Bonus for a sentence holding what the question asks for (a number for "how many", a
     # name for "who") that the question does not already contain.
     w_answer_type: float = 0.15
+    # A name counts as an answer only if its rarest word is in at most this share of chunks.
+    # Measured: 3–8 % is one plateau (devset 0.84 → 0.86 answer-in-first-quote, held-out
+    # unchanged); it is a share, not an idf, so it means the same at any archive size.
+    common_name_share: float = 0.05
     # Sentences that restate the post's title match every question about the post; the
     # answer is usually elsewhere. This much is taken off per share of title words repeated.
     w_title: float = 0.5
@@ -101,17 +106,45 @@ def expected_answer(question: str) -> str | None:
     return None
 
 
-def _has_new(pattern: re.Pattern, sentence: str, question_lower: str) -> bool:
-    return any(m.group(0).lower() not in question_lower for m in pattern.finditer(sentence))
+def answer_type_evidence(
+    kind: str | None,
+    question: str,
+    sentences: list[str],
+    common: Callable[[str], bool] = lambda name: False,
+) -> np.ndarray:
+    """1.0 for sentences holding something of the expected kind that the question lacks.
 
-
-def answer_type_evidence(kind: str | None, question: str, sentences: list[str]) -> np.ndarray:
-    """1.0 for sentences holding something of the expected kind that the question lacks."""
+    For names, ``common(name)`` rules out names most of the archive mentions ("United
+    Nations", "Europe"): a post's lede names those too, and they are rarely who a "who" or
+    "which" question is after.
+    """
     if kind is None:
         return np.zeros(len(sentences), dtype=np.float32)
     pattern = {"number": _NUMBER, "date": _YEAR_OR_DATE, "name": _NAME}[kind]
     ql = question.lower()
-    return np.array([_has_new(pattern, s, ql) for s in sentences], dtype=np.float32)
+
+    def counts(found: str) -> bool:
+        return found.lower() not in ql and not (kind == "name" and common(found))
+
+    return np.array(
+        [any(counts(m.group(0)) for m in pattern.finditer(s)) for s in sentences],
+        dtype=np.float32,
+    )
+
+
+def common_in_archive(data: IndexData, share: float) -> Callable[[str], bool]:
+    """name → True when even its rarest word is in more than ``share`` of the archive's chunks."""
+    lex = data.lexical
+    limit = share * lex.n_docs
+
+    def common(name: str) -> bool:
+        ids = lex.term_ids(analyze(name))
+        if ids.size == 0:
+            return False
+        indptr = lex.counts.indptr
+        return bool((indptr[ids + 1] - indptr[ids]).min() > limit)
+
+    return common
 
 
 def lexical_overlap(has: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -163,7 +196,8 @@ def score_sentences(
     ]
     c = hit.chunk_index
     in_chunk = (rows >= data.chunk_sent_start[c]) & (rows < data.chunk_sent_end[c])
-    typed = answer_type_evidence(expected_answer(question), question, sentences)
+    common = common_in_archive(data, s.common_name_share)
+    typed = answer_type_evidence(expected_answer(question), question, sentences, common)
     title_share = data.sent_title_share[s0:s1]  # computed at build time
     plain = (
         s.w_dense * sims
