@@ -136,13 +136,14 @@ def common_in_archive(data: IndexData, share: float) -> Callable[[str], bool]:
     """name → True when even its rarest word is in more than ``share`` of the archive's chunks."""
     lex = data.lexical
     limit = share * lex.n_docs
+    seen: dict[str, bool] = {}  # a post repeats its names
 
     def common(name: str) -> bool:
-        ids = lex.term_ids(analyze(name))
-        if ids.size == 0:
-            return False
-        indptr = lex.counts.indptr
-        return bool((indptr[ids + 1] - indptr[ids]).min() > limit)
+        if name not in seen:
+            ids = [lex.vocab[t] for t in analyze(name) if t in lex.vocab]
+            indptr = lex.counts.indptr
+            seen[name] = bool(ids) and min(int(indptr[i + 1] - indptr[i]) for i in ids) > limit
+        return seen[name]
 
     return common
 
