@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tipbot.index import dense
 from tipbot.retrieve import _rank_in, _top
 
 
@@ -48,3 +50,14 @@ def test_rank_in_matches_a_lookup_table(candidates, rows):
     c, r = np.array(candidates, dtype=np.int64), np.array(rows, dtype=np.int64)
     table = {row: rank for rank, row in enumerate(candidates)}
     assert _rank_in(c, r).tolist() == [table.get(x, -1) for x in rows]
+
+
+@pytest.mark.parametrize("kind", ["flat", "hnsw", "ivf"])
+def test_rows_come_back_whichever_index_holds_them(kind):
+    rng = np.random.default_rng(3)
+    vectors = rng.standard_normal((500, 16)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    index = dense.build(vectors, kind)
+    ids = np.array([0, 7, 7, 499, 250], dtype=np.int64)
+    np.testing.assert_array_equal(dense.rows(index, vectors, ids), vectors[ids])
+    assert dense.rows(index, vectors, ids[:0]).shape == (0, 16)

@@ -146,7 +146,7 @@ def search(
     pool = np.union1d(dense_ids, lex_ids)
     if pool.size == 0:
         return []
-    cos = np.asarray(data.chunk_vectors[pool]) @ qvec
+    cos = dense.rows(data.dense, data.chunk_vectors, pool) @ qvec
     if mode == Mode.DENSE:
         fused = cos
     elif mode == Mode.LEXICAL:

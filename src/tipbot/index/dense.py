@@ -70,6 +70,20 @@ def search(index: faiss.Index, query: np.ndarray, k: int) -> tuple[np.ndarray, n
     return scores[0][keep], ids[0][keep]
 
 
+def rows(index: faiss.Index, vectors: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """float32 (len(ids), dim): the vectors of rows ``ids``.
+
+    An HNSW index holds every vector in memory; ``vectors`` (the build's array, memory-mapped)
+    is read from disk page by page until the OS has cached it. A question needs a few hundred
+    scattered rows, each a disk read on a cold page cache; from the index's own copy they cost
+    what a warm read does (both ~0.2 ms for 200 rows).
+    """
+    inner = faiss.downcast_index(index)
+    if isinstance(inner, faiss.IndexHNSWFlat) and len(ids):
+        return inner.reconstruct_batch(np.asarray(ids, dtype=np.int64))
+    return np.asarray(vectors[ids])
+
+
 # Up to this many allowed rows, a filtered search scores them exactly: cheaper than steering an
 # approximate index, and exact (HNSW and IVF miss allowed rows under a selective filter).
 EXACT_SUBSET = 200_000
