@@ -3,10 +3,11 @@
 Sentences are scored by cosine similarity with the question (vectors computed at build time),
 word overlap weighted by rarity across the archive and within the post, whether the sentence
 holds the kind of thing asked for (a number for "how many"), and closeness to the chunk that
-retrieval matched, less a discount for restating the title and for being the post's lede. The best sentence is always quoted; up to ``max_sentences`` in all are
-taken by score while they fit in ``max_chars``. Sentences are shown in the post's order:
-neighbours are joined as they stand, parts that are not adjacent are joined with " … ", and a
-part that starts or ends inside a sentence is marked with "…". Every part is verbatim.
+retrieval matched, less a discount for restating the title and for being the post's lede. The
+best sentence is always quoted; up to ``max_sentences`` in all are taken by score while they
+fit in ``max_chars``. Sentences are shown in the post's order: neighbours are joined as they
+stand, parts that are not adjacent are joined with " … ", and a part that starts or ends
+inside a sentence is marked with "…". Every part is verbatim.
 """
 
 from __future__ import annotations
