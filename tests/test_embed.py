@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,6 +15,7 @@ from conftest import DATA, read_jsonl
 
 from tipbot.bert import NumpyBert
 from tipbot.embed import Embedder
+from tipbot.errors import ConfigError
 
 
 def _texts(archive) -> list[str]:
@@ -48,13 +50,20 @@ def test_piece_counts_match_the_reference_tokenizer(embedder, archive):
     assert embedder.max_pieces == embedder.model.max_seq_length
 
 
-def test_other_models_are_left_to_sentence_transformers(tmp_path, embedder):
+def model_copy(tmp_path: Path, embedder, leave_out: str = "") -> Path:
+    """A model folder of links to the packaged model's files (all but ``leave_out``), with its
+    own 1_Pooling folder for the test to fill."""
     model = tmp_path / "model"
     model.mkdir()
     for f in embedder.path.iterdir():
-        if f.is_file():
+        if f.is_file() and f.name != leave_out:
             (model / f.name).symlink_to(f)
     (model / "1_Pooling").mkdir()
+    return model
+
+
+def test_other_models_are_left_to_sentence_transformers(tmp_path, embedder):
+    model = model_copy(tmp_path, embedder)
     pooling = json.loads((embedder.path / "1_Pooling" / "config.json").read_text())
     pooling.update(pooling_mode_cls_token=True, pooling_mode_mean_tokens=False)
     (model / "1_Pooling" / "config.json").write_text(json.dumps(pooling))
@@ -142,14 +151,7 @@ def test_concurrent_questions_leave_blas_threads_as_they_were(embedder):
 
 
 def test_a_damaged_model_file_is_one_clear_error(tmp_path, embedder):
-    from tipbot.errors import ConfigError
-
-    model = tmp_path / "model"
-    model.mkdir()
-    for f in embedder.path.iterdir():
-        if f.is_file() and f.name != "model.safetensors":
-            (model / f.name).symlink_to(f)
-    (model / "1_Pooling").mkdir()
+    model = model_copy(tmp_path, embedder, leave_out="model.safetensors")
     (model / "1_Pooling" / "config.json").symlink_to(embedder.path / "1_Pooling" / "config.json")
     (model / "model.safetensors").write_bytes(b"\x00" * 64)  # truncated download
     with pytest.raises(ConfigError, match=r"cannot read the model in .*reinstall"):

@@ -141,9 +141,8 @@ def common_in_archive(data: IndexData, share: float) -> Callable[[str], bool]:
 
     def common(name: str) -> bool:
         if name not in seen:
-            ids = [lex.vocab[t] for t in analyze(name) if t in lex.vocab]
-            indptr = lex.counts.indptr
-            seen[name] = bool(ids) and min(int(indptr[i + 1] - indptr[i]) for i in ids) > limit
+            ids = lex.term_ids(analyze(name))
+            seen[name] = bool(ids.size) and int(lex.df(ids).min()) > limit
         return seen[name]
 
     return common

@@ -71,8 +71,13 @@ class LexicalIndex:
     def term_ids(self, terms: Iterable[str]) -> np.ndarray:
         return term_ids(self.vocab, terms)
 
+    def df(self, term_ids: np.ndarray) -> np.ndarray:
+        """Chunks holding each term (int64), read off the column pointers of these terms only."""
+        ptr = self.counts.indptr
+        return (ptr[term_ids + 1] - ptr[term_ids]).astype(np.int64)
+
     def idf(self, term_ids: np.ndarray) -> np.ndarray:
-        df = np.diff(self.counts.indptr)[term_ids].astype(np.float64)
+        df = self.df(term_ids).astype(np.float64)
         return np.log1p((self.n_docs - df + 0.5) / (df + 0.5))
 
     @cached_property
