@@ -55,6 +55,15 @@ def test_unknown_section(tmp_path):
         ("[retrieval]\nk = 0\n", r"must be greater than 0, got 0"),
         ('[index]\nkind = "annoy"\n', r"must be one of auto, flat, hnsw, ivf, got 'annoy'"),
         (
+            '[retrieval]\nfusion = "max"\n',
+            r"\[retrieval\] fusion .* must be one of zscore, rrf, weighted, got 'max'",
+        ),
+        (
+            "[retrieval]\nsentence_weight = 1.5\n",
+            r"\[retrieval\] sentence_weight .* must be between 0 and 1, got 1.5",
+        ),
+        ("[retrieval]\ndense_weight = -0.1\n", r"dense_weight .* between 0 and 1"),
+        (
             "[chunking]\nmax_tokens = 50\noverlap_tokens = 50\n",
             r"overlap_tokens .* less than max_tokens",
         ),

@@ -173,7 +173,8 @@ class Archive:
         r = self.cfg.retrieval
         return retrieve.search(
             data, qvec, text, k, candidates=r.candidates, mode=mode, fusion=r.fusion,
-            rrf_k=r.rrf_k, dense_weight=r.dense_weight, filters=filters,
+            rrf_k=r.rrf_k, dense_weight=r.dense_weight, sentence_weight=r.sentence_weight,
+            filters=filters,
         )  # fmt: skip
 
     def quote(self, data: IndexData, hits: list[Hit], qvec: np.ndarray, text: str):

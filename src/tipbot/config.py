@@ -58,9 +58,10 @@ class IndexConfig:
 class RetrievalConfig:
     k: int = 3
     candidates: int = 100
-    fusion: str = "rrf"  # rrf | weighted
+    fusion: str = "zscore"  # zscore | rrf | weighted
     rrf_k: int = 60
     dense_weight: float = 0.5
+    sentence_weight: float = 0.5
 
 
 @dataclass(frozen=True)
@@ -111,7 +112,7 @@ class Config:
 
 _CHOICES = {
     ("index", "kind"): ("auto", "flat", "hnsw", "ivf"),
-    ("retrieval", "fusion"): ("rrf", "weighted"),
+    ("retrieval", "fusion"): ("zscore", "rrf", "weighted"),
     ("chunking", "tokenizer"): ("cl100k_base", "o200k_base"),
 }
 _POSITIVE = {
@@ -121,6 +122,7 @@ _POSITIVE = {
     ("index", "exact_up_to"), ("bot", "cooldown_questions"), ("model", "query_threads"),
     ("bot", "reload_check_seconds"), ("bot", "cooldown_seconds"),
 }  # fmt: skip
+_SHARES = {("retrieval", "dense_weight"), ("retrieval", "sentence_weight")}
 
 
 def _coerce(value: object, hint: object, where: str, base: Path, path: str) -> object:
@@ -164,6 +166,8 @@ def _section(cls: type, raw: dict, name: str, path: str, base: Path) -> object:
             )
         if (name, key) in _POSITIVE and v <= 0:
             raise ConfigError(f"{where} in {path} must be greater than 0, got {v!r}")
+        if (name, key) in _SHARES and not 0 <= v <= 1:
+            raise ConfigError(f"{where} in {path} must be between 0 and 1, got {v!r}")
         values[key] = v
     # Defaults that are paths resolve against the config's folder too.
     for f in dataclasses.fields(cls):

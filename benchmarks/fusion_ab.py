@@ -1,0 +1,82 @@
+"""The cost of each fusion on the question path, side by side over one built index.
+
+    .venv/bin/python benchmarks/fusion_ab.py --config /tmp/b/10000-random/config.toml
+    .venv/bin/python benchmarks/fusion_ab.py --corpus /tmp/b/10000-random/corpus --index /tmp/b/10000-random/index
+
+Each dev-set question is embedded once; then ``retrieve.search`` runs for every fusion in turn,
+the order rotating from question to question so that a busy moment of the machine falls on
+each alike, for several rounds. Printed: p50/p95 of the search alone per fusion, and of the
+question embedding for scale (a question costs embedding + search + quoting).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+
+from tipbot import retrieve
+from tipbot.config import load_config, parse_config
+from tipbot.embed import Embedder
+from tipbot.index import load_current
+
+ROOT = Path(__file__).resolve().parent.parent
+FUSIONS = ("rrf", "weighted", "zscore")
+
+
+def pct(values: list[float], q: float) -> float:
+    return float(np.percentile(values, q))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--config", type=Path, help="a tipbot config.toml (its index is used)")
+    ap.add_argument("--corpus", type=Path, help="without --config: the corpus folder…")
+    ap.add_argument("--index", type=Path, help="…and the index folder")
+    ap.add_argument("--rounds", type=int, default=5)
+    args = ap.parse_args()
+    if args.config:
+        cfg = load_config(args.config)
+    else:
+        raw = {"corpus": {"paths": [str(args.corpus)]}, "index": {"dir": str(args.index)}}
+        cfg = parse_config(raw, Path.cwd())
+    data = load_current(cfg.index.dir)
+    embedder = Embedder(query_threads=cfg.model.query_threads)
+    lines = (ROOT / "tests/data/devset.jsonl").read_text().splitlines()
+    questions = [json.loads(x)["question"] for x in lines]
+    r = cfg.retrieval
+    timings: dict[str, list[float]] = {f: [] for f in (*FUSIONS, "embedding")}
+    for q in questions[:3]:  # warm-up: caches, lazy loads
+        v = embedder.encode_one(q)
+        for f in FUSIONS:
+            retrieve.search(data, v, q, r.k, candidates=r.candidates, fusion=f)
+    for round_ in range(args.rounds):
+        for i, q in enumerate(questions):
+            t = time.perf_counter()
+            v = embedder.encode_one(q)
+            timings["embedding"].append((time.perf_counter() - t) * 1000)
+            shift = (i + round_) % len(FUSIONS)
+            for f in FUSIONS[shift:] + FUSIONS[:shift]:
+                t = time.perf_counter()
+                retrieve.search(
+                    data, v, q, r.k, candidates=r.candidates, fusion=f, rrf_k=r.rrf_k,
+                    dense_weight=r.dense_weight, sentence_weight=r.sentence_weight,
+                )  # fmt: skip
+                timings[f].append((time.perf_counter() - t) * 1000)
+    print(
+        f"{len(data.posts)} posts, {len(data.chunk_post)} chunks, {data.manifest['index_kind']}; "
+        f"{len(questions)} questions × {args.rounds} rounds"
+    )
+    print("| step | p50 ms | p95 ms |")
+    print("| --- | --- | --- |")
+    for name, ms in timings.items():
+        label = f"search, fusion = {name}" if name in FUSIONS else "question embedding"
+        print(f"| {label} | {statistics.median(ms):.2f} | {pct(ms, 95):.2f} |")
+
+
+if __name__ == "__main__":
+    main()

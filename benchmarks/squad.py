@@ -1,0 +1,196 @@
+"""tipbot on a public reading-comprehension benchmark: SQuAD v1.1's development set.
+
+    .venv/bin/python benchmarks/squad.py --squad dev-v1.1.json --workdir /tmp/squad
+    .venv/bin/python benchmarks/squad.py --squad dev-v1.1.json --workdir /tmp/squad --questions 0  # all 10,570
+
+Each Wikipedia paragraph becomes a post (2,067 of them, titled by their article, so the other
+paragraphs of the same article are the hard distractors), and each crowd-written question asks
+for the post of its paragraph, with the crowd's answer spans as gold answers. The script writes
+that archive as JSONL and the questions as a tipbot question file, builds the index with
+`tipbot index build`, and runs `tipbot eval` on it: the same commands an evaluator runs. Beside
+them, on the same hybrid retrieval, it scores a plain baseline: quoting the single sentence of
+each result that is most similar to the question (cosine of the build's sentence vectors).
+
+SQuAD has no off-topic questions, so the abstention figure here is only the share of
+answerable questions tipbot answers. The data is not shipped with tipbot (CC BY-SA 4.0); pass
+the path of ``dev-v1.1.json``. Results go to ``WORKDIR/results.json`` and a table is printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+
+from tipbot.archive import Archive  # noqa: E402
+from tipbot.config import load_config  # noqa: E402
+from tipbot.evaluate import contains_answer  # noqa: E402
+
+CONFIG = """\
+# Written by benchmarks/squad.py: SQuAD paragraphs as posts, every other setting at its default.
+[corpus]
+paths = ["corpus"]
+[index]
+dir = "index"
+"""
+
+
+def slug(title: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")
+
+
+def convert(squad: Path, workdir: Path, n_questions: int, seed: int) -> tuple[int, int]:
+    """SQuAD JSON → workdir/corpus/squad.jsonl (posts) and workdir/questions.jsonl.
+    Returns (posts, questions)."""
+    data = json.loads(squad.read_text(encoding="utf-8"))["data"]
+    posts, questions = [], []
+    for article in data:
+        title = article["title"].replace("_", " ")
+        for i, para in enumerate(article["paragraphs"]):
+            pid = f"{slug(article['title'])}-{i:03d}"
+            posts.append(
+                {
+                    "id": pid,
+                    "title": title,
+                    # Paragraph i of the article: the link's fragment finds the quote on the page.
+                    "url": f"https://en.wikipedia.org/wiki/{article['title']}",
+                    "text": para["context"],
+                }
+            )
+            for qa in para["qas"]:
+                answers = list(dict.fromkeys(a["text"].strip() for a in qa["answers"]))
+                questions.append(
+                    {
+                        "id": qa["id"],
+                        "question": qa["question"].strip(),
+                        "gold": [pid],
+                        "answers": answers,
+                    }
+                )
+    if 0 < n_questions < len(questions):
+        questions = random.Random(seed).sample(questions, n_questions)
+    (workdir / "corpus").mkdir(parents=True, exist_ok=True)
+    with open(workdir / "corpus" / "squad.jsonl", "w", encoding="utf-8") as f:
+        for p in posts:
+            f.write(json.dumps(p, ensure_ascii=False) + "\n")
+    with open(workdir / "questions.jsonl", "w", encoding="utf-8") as f:
+        for q in questions:
+            f.write(json.dumps(q, ensure_ascii=False) + "\n")
+    (workdir / "config.toml").write_text(CONFIG)
+    return len(posts), len(questions)
+
+
+def tipbot(*args: str) -> subprocess.CompletedProcess:
+    exe = Path(sys.executable).with_name("tipbot")
+    done = subprocess.run([str(exe), *args], capture_output=True, text=True)
+    if done.returncode != 0:
+        sys.exit(f"tipbot {' '.join(args)} failed:\n{done.stderr.strip()}")
+    return done
+
+
+def baseline(config: Path, questions: list[dict], k: int = 3) -> dict:
+    """Answer-in-quote when each of the first k hybrid results quotes only its sentence most
+    similar to the question (no abstention): the figure the extraction has to beat."""
+    archive = Archive.open(load_config(config), build_if_needed=False)
+    data = archive.data
+    row = {p.id: i for i, p in enumerate(data.posts)}
+    at1 = at3 = chars = tipbot_chars = 0
+    for q in questions:
+        answer = archive.ask(q["question"], k, abstain=False)
+        qvec = archive.embedder.encode_one(q["question"])
+        found = []
+        tipbot_chars += len(answer.results[0].text) if answer.results else 0
+        for r in answer.results:
+            p = row[r.post_id]
+            s0, s1 = int(data.post_sent[p]), int(data.post_sent[p + 1])
+            best = s0 + int(np.argmax(np.asarray(data.sentence_vectors[s0:s1]) @ qvec))
+            text = data.posts[p].text[int(data.sent_start[best]) : int(data.sent_end[best])]
+            found.append(r.post_id in q["gold"] and contains_answer(text, q["answers"]))
+            if len(found) == 1:
+                chars += len(text)
+        at1 += bool(found[:1] and found[0])
+        at3 += any(found)
+    n = len(questions)
+    return {
+        "answer_in_quote@1": at1 / n,
+        "answer_in_quote@3": at3 / n,
+        "mean_first_quote_chars": chars / n,
+        "tipbot_mean_first_quote_chars": tipbot_chars / n,
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--squad", type=Path, required=True, help="SQuAD v1.1 dev-v1.1.json")
+    ap.add_argument("--workdir", type=Path, required=True)
+    ap.add_argument("--questions", type=int, default=2000, help="seeded sample; 0 for all")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--reuse", action="store_true", help="keep an index already in WORKDIR")
+    args = ap.parse_args()
+    work = args.workdir.resolve()
+    n_posts, n_q = convert(args.squad, work, args.questions, args.seed)
+    config = work / "config.toml"
+    print(f"{n_posts} posts, {n_q} questions in {work}", flush=True)
+    t0 = time.perf_counter()
+    if not (args.reuse and (work / "index" / "CURRENT").exists()):
+        tipbot("--config", str(config), "index", "build")
+    build_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    out = tipbot("--config", str(config), "eval", "run", str(work / "questions.jsonl"), "--json")
+    eval_s = time.perf_counter() - t0
+    report = json.loads(out.stdout)
+    questions = [json.loads(x) for x in (work / "questions.jsonl").read_text().splitlines()]
+    base = baseline(config, questions)
+    results = {
+        "posts": n_posts,
+        "questions": n_q,
+        "seed": args.seed,
+        "build_s": round(build_s, 1),
+        "eval_s": round(eval_s, 1),
+        "report": report,
+        "single_sentence_baseline": base,
+    }
+    (work / "results.json").write_text(json.dumps(results, indent=2))
+
+    m, modes = report["metrics"], report["modes"]
+    print(f"\nSQuAD v1.1 dev: {n_posts} paragraphs as posts, {n_q} questions (seed {args.seed})\n")
+    print("| retrieval | recall@1 | recall@5 | mrr@10 |")
+    print("| --- | --- | --- | --- |")
+    for mode in ("lexical", "dense", "hybrid"):
+        r = modes[mode]
+        print(f"| {mode} | {r['recall@1']:.3f} | {r['recall@5']:.3f} | {r['mrr@10']:.3f} |")
+    print("\n| quotes (first result / first three) | @1 | @3 |")
+    print("| --- | --- | --- |")
+    print(
+        f"| single most similar sentence (hybrid, no abstention) | {base['answer_in_quote@1']:.3f} | {base['answer_in_quote@3']:.3f} |"
+    )
+    h = modes["hybrid"]
+    print(
+        f"| tipbot's quotes, hybrid, no abstention | {h['answer_in_quote@1']:.3f} | {h['answer_in_quote@3']:.3f} |"
+    )
+    print(
+        f"| tipbot ask (with abstention) | {m['answer_in_quote@1']:.3f} | {m['answer_in_quote@3']:.3f} |"
+    )
+    ab = report["abstention"]
+    print(
+        f"\nfirst quotes average {base['tipbot_mean_first_quote_chars']:.0f} characters (the baseline's {base['mean_first_quote_chars']:.0f})"
+    )
+    print(
+        f"answered {ab.get('answered_answerable')}, latency p50 {report['latency_ms'].get('p50')} ms"
+    )
+    print(f"build {build_s:.0f} s, eval {eval_s:.0f} s; results in {work / 'results.json'}")
+
+
+if __name__ == "__main__":
+    main()
