@@ -335,11 +335,11 @@ def test_feedback_round_trip_through_eval(tipbot, tmp_path):
 
 
 def test_devset_floors(tipbot):
-    """The CI gate (measured on the seed archive: recall@1 0.953, recall@3 0.953, mrr@10 0.964,
-    answer_in_quote@1/@3 0.860, every off-topic question declined, no answerable one)."""
+    """The CI gate (measured on the seed archive: recall@1 0.953, recall@3 0.965, mrr@10 0.967,
+    answer_in_quote@1 0.860, @3 0.884, every off-topic question declined, no answerable one)."""
     floors = {
         "recall@1": 0.9, "recall@3": 0.93, "mrr@10": 0.93, "ndcg@10": 0.93,
-        "answer_in_quote@1": 0.75, "answer_in_quote@3": 0.75,
+        "answer_in_quote@1": 0.83, "answer_in_quote@3": 0.86,
         "declined_unanswerable": 0.85, "answered_answerable": 0.9,
     }  # fmt: skip
     args = [a for m, v in floors.items() for a in ("--fail-under", f"{m}={v}")]
