@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -106,3 +108,16 @@ def test_zscore_fusion_with_one_signal_ranks_as_that_signal(archive):
     assert dense_only != lexical_only  # else the two checks above prove nothing
     # The default mixes the three and finds the post that answers.
     assert _ranked(archive)[0] == "2008-07-16-osce-project-co-ordinator-in-ukraine"
+
+
+def test_best_sentence_cosine_gives_a_chunk_without_sentences_the_lowest(archive):
+    data = archive.data
+    qvec = archive.embedder.encode_one("Who funds the training of police officers in Ukraine?")
+    chunks = np.array([3, 1, 2], dtype=np.int64)
+    want = best_sentence_cosine(data, chunks, qvec)
+    # The same data with chunk 1 emptied: chunks 3 and 2 keep their values.
+    empty_start = data.chunk_sent_start.copy()
+    empty_start[1] = data.chunk_sent_end[1]
+    got = best_sentence_cosine(replace(data, chunk_sent_start=empty_start), chunks, qvec)
+    assert got[1] == -1.0
+    np.testing.assert_allclose(got[[0, 2]], want[[0, 2]], atol=1e-6)

@@ -128,7 +128,13 @@ def best_sentence_cosine(data: IndexData, chunks: np.ndarray, qvec: np.ndarray) 
     # reads fastest in order.
     distinct, back = np.unique(rows, return_inverse=True)
     sims = (np.asarray(data.sentence_vectors[distinct]) @ qvec)[back]
-    return np.maximum.reduceat(sims, offsets).astype(np.float32)
+    # A chunk without sentences cannot be built, but an index is data read from disk: such a
+    # chunk gets the lowest cosine instead of shifting every later chunk's segment.
+    best = np.full(chunks.size, -1.0, dtype=np.float32)
+    some = lengths > 0
+    if some.any():
+        best[some] = np.maximum.reduceat(sims, offsets[some])
+    return best
 
 
 def search(
