@@ -62,7 +62,7 @@ def convert(squad: Path, workdir: Path, n_questions: int, seed: int) -> tuple[in
                     "id": pid,
                     "title": title,
                     # Paragraph i of the article: the link's fragment finds the quote on the page.
-                    "url": f"https://en.wikipedia.org/wiki/{article['title']}",
+                    "url": f"https://en.wikipedia.org/wiki/{article['title'].replace(' ', '_')}",
                     "text": para["context"],
                 }
             )
