@@ -29,11 +29,9 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
-
-from tipbot.archive import Archive  # noqa: E402
-from tipbot.config import load_config  # noqa: E402
-from tipbot.evaluate import contains_answer  # noqa: E402
+from tipbot.archive import Archive
+from tipbot.config import load_config
+from tipbot.evaluate import contains_answer
 
 CONFIG = """\
 # Written by benchmarks/squad.py: SQuAD paragraphs as posts, every other setting at its default.
