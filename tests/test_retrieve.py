@@ -1,4 +1,4 @@
-"""Retrieval's array helpers, checked against plain full sorts."""
+"""Retrieval: array helpers against full sorts and loops; how fusion weighs its signals."""
 
 from __future__ import annotations
 
