@@ -1,7 +1,7 @@
 """The cost of each fusion on the question path, side by side over one built index.
 
-    .venv/bin/python benchmarks/fusion_ab.py --config /tmp/b/10000-random/config.toml
     .venv/bin/python benchmarks/fusion_ab.py --corpus /tmp/b/10000-random/corpus --index /tmp/b/10000-random/index
+    .venv/bin/python benchmarks/fusion_ab.py --config /tmp/squad/config.toml   # an index a config names
 
 Each dev-set question is embedded once; then ``retrieve.search`` runs for every fusion in turn,
 the order rotating from question to question so that a busy moment of the machine falls on
@@ -20,9 +20,8 @@ from pathlib import Path
 import numpy as np
 
 from tipbot import retrieve
+from tipbot.archive import Archive
 from tipbot.config import load_config, parse_config
-from tipbot.embed import Embedder
-from tipbot.index import load_current
 
 ROOT = Path(__file__).resolve().parent.parent
 FUSIONS = ("rrf", "weighted", "zscore")
@@ -44,16 +43,23 @@ def main() -> None:
     else:
         raw = {"corpus": {"paths": [str(args.corpus)]}, "index": {"dir": str(args.index)}}
         cfg = parse_config(raw, Path.cwd())
-    data = load_current(cfg.index.dir)
-    embedder = Embedder(query_threads=cfg.model.query_threads)
+    # The model and index as `tipbot ask` loads them (the config's model folder included).
+    archive = Archive.open(cfg, build_if_needed=False)
+    data, embedder, r = archive.data, archive.embedder, cfg.retrieval
     lines = (ROOT / "tests/data/devset.jsonl").read_text().splitlines()
     questions = [json.loads(x)["question"] for x in lines]
-    r = cfg.retrieval
+
+    def search(q: str, v: np.ndarray, fusion: str) -> None:
+        retrieve.search(
+            data, v, q, r.k, candidates=r.candidates, fusion=fusion, rrf_k=r.rrf_k,
+            dense_weight=r.dense_weight, sentence_weight=r.sentence_weight,
+        )  # fmt: skip
+
     timings: dict[str, list[float]] = {f: [] for f in (*FUSIONS, "embedding")}
     for q in questions[:3]:  # warm-up: caches, lazy loads
         v = embedder.encode_one(q)
         for f in FUSIONS:
-            retrieve.search(data, v, q, r.k, candidates=r.candidates, fusion=f)
+            search(q, v, f)
     for round_ in range(args.rounds):
         for i, q in enumerate(questions):
             t = time.perf_counter()
@@ -62,10 +68,7 @@ def main() -> None:
             shift = (i + round_) % len(FUSIONS)
             for f in FUSIONS[shift:] + FUSIONS[:shift]:
                 t = time.perf_counter()
-                retrieve.search(
-                    data, v, q, r.k, candidates=r.candidates, fusion=f, rrf_k=r.rrf_k,
-                    dense_weight=r.dense_weight, sentence_weight=r.sentence_weight,
-                )  # fmt: skip
+                search(q, v, f)
                 timings[f].append((time.perf_counter() - t) * 1000)
     print(
         f"{len(data.posts)} posts, {len(data.chunk_post)} chunks, {data.manifest['index_kind']}; "
