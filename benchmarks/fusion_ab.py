@@ -53,6 +53,7 @@ def main() -> None:
         retrieve.search(
             data, v, q, r.k, candidates=r.candidates, fusion=fusion, rrf_k=r.rrf_k,
             dense_weight=r.dense_weight, sentence_weight=r.sentence_weight,
+            overlap_weight=r.overlap_weight,
         )  # fmt: skip
 
     timings: dict[str, list[float]] = {f: [] for f in (*FUSIONS, "embedding")}

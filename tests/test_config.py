@@ -63,6 +63,7 @@ def test_unknown_section(tmp_path):
             r"\[retrieval\] sentence_weight .* must be between 0 and 1, got 1.5",
         ),
         ("[retrieval]\ndense_weight = -0.1\n", r"dense_weight .* between 0 and 1"),
+        ("[retrieval]\noverlap_weight = 2\n", r"overlap_weight .* between 0 and 1, got 2"),
         (
             "[chunking]\nmax_tokens = 50\noverlap_tokens = 50\n",
             r"overlap_tokens .* less than max_tokens",

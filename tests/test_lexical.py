@@ -1,4 +1,5 @@
-"""BM25 scoring, checked against the textbook formula written out term by term in Python."""
+"""BM25 scoring, checked against the textbook formula written out term by term in Python; the
+analyzer's terms."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tipbot.lexical import K1, B, count_matrix, prune_vocabulary, stack
+from tipbot.lexical import K1, B, analyze, count_matrix, prune_vocabulary, stack
 
 WORDS = ["visa", "quota", "broker", "harbour", "ledger", "permit", "convoy", "tariff"]
 
@@ -69,3 +70,13 @@ def test_weights_follow_the_index_after_pruning():
 def test_no_known_terms_scores_zero():
     idx = index_of([["visa"], ["quota"]])
     assert not idx.scores("nothing here matches").any()
+
+
+def test_analyze_yields_joined_forms_and_parts_or_joined_forms_only():
+    text = "UN-OSCE anti-trafficking billboards cost $300,000"
+    assert analyze(text) == [
+        "unosc", "un", "osc", "antitraffick", "anti", "traffick", "billboard", "cost",
+        "300000", "300", "000",
+    ]  # fmt: skip
+    # Each word once (the sentence-overlap signal counts words, not the forms BM25 matches).
+    assert analyze(text, parts=False) == ["unosc", "antitraffick", "billboard", "cost", "300000"]

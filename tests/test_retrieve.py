@@ -9,7 +9,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tipbot.index import dense
-from tipbot.retrieve import Mode, _rank_in, _standardise, _top, best_sentence_cosine, search
+from tipbot.lexical import analyze, rows_term_mass
+from tipbot.retrieve import (
+    Mode,
+    _rank_in,
+    _standardise,
+    _top,
+    best_sentence_cosine,
+    best_sentence_overlap,
+    search,
+)
 
 
 @st.composite
@@ -101,8 +110,9 @@ def _ranked(archive, **kw) -> list[str]:
 
 def test_zscore_fusion_with_one_signal_ranks_as_that_signal(archive):
     # All weight on the chunk cosine: the dense ranking; none on it or on sentences: BM25's.
-    dense_only = _ranked(archive, fusion="zscore", dense_weight=1.0, sentence_weight=0.0)
-    lexical_only = _ranked(archive, fusion="zscore", dense_weight=0.0, sentence_weight=0.0)
+    alone = dict(fusion="zscore", sentence_weight=0.0, overlap_weight=0.0)
+    dense_only = _ranked(archive, dense_weight=1.0, **alone)
+    lexical_only = _ranked(archive, dense_weight=0.0, **alone)
     assert dense_only == _ranked(archive, mode=Mode.DENSE)
     assert lexical_only == _ranked(archive, mode=Mode.LEXICAL)
     assert dense_only != lexical_only  # else the two checks above prove nothing
@@ -121,3 +131,55 @@ def test_best_sentence_cosine_gives_a_chunk_without_sentences_the_lowest(archive
     got = best_sentence_cosine(replace(data, chunk_sent_start=empty_start), chunks, qvec)
     assert got[1] == -1.0
     np.testing.assert_allclose(got[[0, 2]], want[[0, 2]], atol=1e-6)
+
+
+@settings(deadline=None, max_examples=200)
+@given(st.integers(0, 2**32 - 1), st.integers(1, 30), st.integers(0, 12))
+def test_rows_term_mass_matches_a_dense_matrix(seed, n_rows, n_query):
+    import scipy.sparse as sp
+
+    rng = np.random.default_rng(seed)
+    counts = rng.integers(0, 3, (n_rows, 20)) * (rng.random((n_rows, 20)) < 0.3)
+    terms = sp.csr_matrix(counts.astype(np.int32))
+    ids = np.sort(rng.choice(20, n_query, replace=False)).astype(np.int64)
+    weights = rng.random(n_query)
+    rows = rng.integers(0, n_rows, rng.integers(0, 2 * n_rows))  # repeats, any order
+    want = [(counts[r, ids] > 0) @ weights for r in rows]
+    np.testing.assert_allclose(rows_term_mass(terms, rows, ids, weights), want, atol=1e-12)
+
+
+def test_best_sentence_overlap_is_the_idf_share_of_each_chunks_best_sentence(archive):
+    data, lex = archive.data, archive.data.lexical
+    question = "Who funds the training of precinct police inspectors in Ukraine?"
+    ids = lex.term_ids(analyze(question))
+    idf = lex.idf(ids)
+    # Every chunk, in a shuffled order, with repeats.
+    everything = np.random.default_rng(1).permutation(len(data.chunk_post))
+    chunks = np.concatenate([everything, [0, 0, 1]])
+
+    def share(row: int) -> float:
+        # From the sentence's text, not from the index's term matrix.
+        post = data.posts[int(data.sent_post[row])]
+        held = set(lex.term_ids(analyze(post.text[data.sent_start[row] : data.sent_end[row]])))
+        return sum(w for t, w in zip(ids, idf, strict=True) if t in held) / idf.sum()
+
+    want = [
+        max(share(r) for r in range(int(data.chunk_sent_start[c]), int(data.chunk_sent_end[c])))
+        for c in chunks
+    ]
+    got = best_sentence_overlap(data, chunks, ids, idf)
+    np.testing.assert_allclose(got, want, atol=1e-6)
+    assert got.max() > 0.5  # the question's words are in the archive: the check has teeth
+
+
+def test_sentence_overlap_ranks_posts_but_keeps_each_posts_chunk(archive):
+    data = archive.data
+    question = "roughly how many people are exploited by traffickers at any one time?"
+    qvec = archive.embedder.encode_one(question)
+    without = search(data, qvec, question, 20, overlap_weight=0.0)
+    with_it = search(data, qvec, question, 20, overlap_weight=1.0)
+    # The ranking of posts changes…
+    assert [h.post_index for h in without] != [h.post_index for h in with_it]
+    # …but each post is quoted from the chunk the other signals chose.
+    chunk_of = {h.post_index: h.chunk_index for h in without}
+    assert all(chunk_of[h.post_index] == h.chunk_index for h in with_it if h.post_index in chunk_of)

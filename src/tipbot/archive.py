@@ -174,6 +174,7 @@ class Archive:
         return retrieve.search(
             data, qvec, text, k, candidates=r.candidates, mode=mode, fusion=r.fusion,
             rrf_k=r.rrf_k, dense_weight=r.dense_weight, sentence_weight=r.sentence_weight,
+            overlap_weight=r.overlap_weight,
             filters=filters,
         )  # fmt: skip
 

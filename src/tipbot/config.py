@@ -62,6 +62,7 @@ class RetrievalConfig:
     rrf_k: int = 60
     dense_weight: float = 0.5
     sentence_weight: float = 0.5
+    overlap_weight: float = 0.7
 
 
 @dataclass(frozen=True)
@@ -122,7 +123,11 @@ _POSITIVE = {
     ("index", "exact_up_to"), ("bot", "cooldown_questions"), ("model", "query_threads"),
     ("bot", "reload_check_seconds"), ("bot", "cooldown_seconds"),
 }  # fmt: skip
-_SHARES = {("retrieval", "dense_weight"), ("retrieval", "sentence_weight")}
+_SHARES = {
+    ("retrieval", "dense_weight"),
+    ("retrieval", "sentence_weight"),
+    ("retrieval", "overlap_weight"),
+}
 
 
 def _coerce(value: object, hint: object, where: str, base: Path, path: str) -> object:

@@ -12,14 +12,19 @@ the quotes it shows (none when it declines).
 
 Metrics:
 
-* recall@1/3/5/10, mrr@10, ndcg@10 over posts, from ir-measures (R@k, RR@10, nDCG@10) on a
-  run of each question's ranked post ids. Averaged over answerable questions only (at least one
-  gold post): an off-topic question has no right post to rank.
+* success@1, recall@1/3/5/10, mrr@10, ndcg@10 over posts, from ir-measures (Success@1, R@k,
+  RR@10, nDCG@10) on a run of each question's ranked post ids. Averaged over answerable
+  questions only (at least one gold post): an off-topic question has no right post to rank.
+  success@1 is "a gold post first"; recall@1 divides by the gold posts, so a question with two
+  of them scores at most 0.5 on it.
 * answer_in_quote@n: one of the first n quotes comes from a gold post and contains a gold answer
   string. The post must be gold: a number that also turns up in an unrelated post is a
   coincidence, not an answer. Text is compared normalised (case, accents and punctuation
   dropped, whitespace collapsed) and on word boundaries ("30 times" is not in "130 times").
   Averaged over answerable questions that list answers; null when none do.
+* quote_chars: the first quote's mean length in characters, over the questions given one. A
+  length, not a score: quotes should be short (a whole chunk is not an answer), so no floor
+  applies to it.
 * abstention (pipeline): declined_unanswerable, the share of off-topic questions declined;
   declined_answerable, the share of answerable ones wrongly declined (lower is better);
   answered_answerable = 1 - declined_answerable.
@@ -37,7 +42,7 @@ from dataclasses import dataclass
 
 import ir_measures
 import numpy as np
-from ir_measures import RR, Qrel, R, ScoredDoc, nDCG
+from ir_measures import RR, Qrel, R, ScoredDoc, Success, nDCG
 
 from tipbot.errors import QuestionError, TipbotError
 from tipbot.evaluate_io import Question
@@ -46,11 +51,12 @@ from tipbot.retrieve import Mode
 MODES = tuple(m.value for m in Mode)  # lexical, dense, hybrid
 PIPELINE = "pipeline"
 RANKING = {
-    "recall@1": R @ 1, "recall@3": R @ 3, "recall@5": R @ 5, "recall@10": R @ 10,
+    "success@1": Success @ 1, "recall@1": R @ 1, "recall@3": R @ 3, "recall@5": R @ 5, "recall@10": R @ 10,
     "mrr@10": RR @ 10, "ndcg@10": nDCG @ 10,
 }  # fmt: skip
 QUOTE = ("answer_in_quote@1", "answer_in_quote@3")
-METRICS = (*RANKING, *QUOTE)
+LENGTHS = ("quote_chars",)  # reported, never floored: not better when higher
+METRICS = (*RANKING, *QUOTE, *LENGTHS)
 CURVE_DEPTH = 10
 CURVE = tuple(R @ k for k in range(1, CURVE_DEPTH + 1))
 ABSTENTION = ("declined_unanswerable", "answered_answerable", "declined_answerable")
@@ -215,6 +221,7 @@ def summarise(outcomes: Sequence[Outcome], modes: Sequence[str] = MODES) -> Repo
         for n in (1, 3):
             hits = [answer_in_quote(o.question, o.modes[mode].quotes, n) for o in with_answers]
             metrics[f"answer_in_quote@{n}"] = _mean(hits)
+        metrics["quote_chars"] = _first_quote_chars([o.modes[mode].quotes for o in outcomes])
         per_mode[mode] = metrics
         curves[mode] = [_mean([values[o.question.qid][m] for o in answerable]) for m in CURVE]
     pipeline = {n: per_mode["hybrid"][n] for n in RANKING}
@@ -222,6 +229,7 @@ def summarise(outcomes: Sequence[Outcome], modes: Sequence[str] = MODES) -> Repo
         pipeline[f"answer_in_quote@{n}"] = _mean(
             [answer_in_quote(o.question, o.shown, n) for o in with_answers]
         )
+    pipeline["quote_chars"] = _first_quote_chars([o.shown for o in outcomes])
     off_topic = [o for o in outcomes if not o.question.answerable]
     declined = _mean([not o.answered for o in answerable])
     abstention = {
@@ -260,11 +268,17 @@ def summarise(outcomes: Sequence[Outcome], modes: Sequence[str] = MODES) -> Repo
     )  # fmt: skip
 
 
+def _first_quote_chars(quote_lists: Sequence[list[tuple[str, str]]]) -> float | None:
+    value = _mean([len(quotes[0][1]) for quotes in quote_lists if quotes])
+    return None if value is None else round(value, 1)
+
+
 def _question_metrics(q: Question, quotes, ranking: dict | None) -> dict:
     out = {n: (ranking[m] if ranking else None) for n, m in RANKING.items()}
     for n in (1, 3):
         ok = q.answerable and q.answers
         out[f"answer_in_quote@{n}"] = float(answer_in_quote(q, quotes, n)) if ok else None
+    out["quote_chars"] = len(quotes[0][1]) if quotes else None
     return out
 
 
@@ -290,6 +304,8 @@ def parse_floor(text: str, modes: Sequence[str] = MODES) -> tuple[str, float]:
         raise ValueError(f"{text!r}: write METRIC=VALUE, e.g. recall@1=0.9")
     if name in LOWER_IS_BETTER:
         raise ValueError(f"{name} is lower-is-better: put a floor on answered_answerable instead")
+    if name.rpartition(".")[2] in LENGTHS:
+        raise ValueError(f"{name} is a length, not a score: floors apply to scores only")
     if name not in metric_names(modes):
         raise ValueError(f"unknown metric {name!r}: use one of {', '.join(metric_names(modes))}")
     try:

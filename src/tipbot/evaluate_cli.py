@@ -204,7 +204,7 @@ def _fmt(v: float | None) -> str:
 
 
 def render_report(report, per_question: bool = False, width: int = 100) -> Group:
-    from tipbot.evaluate import METRICS
+    from tipbot.evaluate import LENGTHS, METRICS
 
     a = report.abstention
     n_off = a["unanswerable"]
@@ -216,9 +216,12 @@ def render_report(report, per_question: bool = False, width: int = 100) -> Group
         table.add_column(name, justify="right", style="bold" if name == "pipeline" else None)
     for metric in METRICS:
         values = [columns[c][metric] for c in columns]
-        best = max((v for v in values if v is not None), default=None)
+        # A length is not better when larger: nothing is marked best.
+        scored = [v for v in values if v is not None and metric not in LENGTHS]
+        best = max(scored, default=None)
+        shown = (lambda v: "n/a" if v is None else f"{v:.0f}") if metric in LENGTHS else _fmt
         cells = [
-            Text(_fmt(v), style="green" if v is not None and v == best else "") for v in values
+            Text(shown(v), style="green" if v is not None and v == best else "") for v in values
         ]
         table.add_row(metric, *cells)
     parts: list = [table]
@@ -241,7 +244,8 @@ def render_report(report, per_question: bool = False, width: int = 100) -> Group
         Text(
             f"Ranking metrics over the {report.answerable} answerable questions (ir-measures). "
             f"answer_in_quote: a quote from a gold post holds a gold answer, over the "
-            f"{report.with_answers} questions that list answers. pipeline = hybrid ranking + "
+            f"{report.with_answers} questions that list answers; quote_chars: the first quote's "
+            f"mean length. pipeline = hybrid ranking + "
             "the quotes `tipbot ask` shows + abstention.",
             style="dim",
         )

@@ -36,18 +36,19 @@ _SPLIT = re.compile(r"[.,'’\-]")
 _stemmer = Stemmer.Stemmer("english")
 
 
-def analyze(text: str) -> list[str]:
+def analyze(text: str, parts: bool = True) -> list[str]:
     """Text → index terms: lowercased, stopwords dropped, stemmed.
 
-    A token with inner punctuation also yields its joined form and its parts, so "$300,000"
-    matches "300,000" and "300000", and "UN-OSCE" matches "UN OSCE".
+    A token with inner punctuation yields its joined form and (with ``parts``) its parts, so
+    "$300,000" matches "300,000" and "300000", and "UN-OSCE" matches "UN OSCE".
     """
     terms: list[str] = []
     for tok in TOKEN.findall(text.lower()):
         if _SPLIT.search(tok):
-            parts = [p for p in _SPLIT.split(tok) if p]
-            terms.append("".join(parts))
-            terms.extend(p for p in parts if p not in _STOPWORDS and len(parts) > 1)
+            pieces = [p for p in _SPLIT.split(tok) if p]
+            terms.append("".join(pieces))
+            if parts:
+                terms.extend(p for p in pieces if p not in _STOPWORDS and len(pieces) > 1)
         elif tok not in _STOPWORDS:
             terms.append(tok)
     return _stemmer.stemWords(terms)
@@ -101,7 +102,10 @@ class LexicalIndex:
 
     def scores(self, query: str) -> np.ndarray:
         """BM25 score of every chunk for ``query``: float32 (n_chunks,), 0 where no term matches."""
-        ids = self.term_ids(analyze(query))
+        return self.scores_for(self.term_ids(analyze(query)))
+
+    def scores_for(self, ids: np.ndarray) -> np.ndarray:
+        """``scores`` for the query's distinct term ids (from ``term_ids``)."""
         if ids.size == 0 or self.n_docs == 0:
             return np.zeros(self.n_docs, dtype=np.float32)
         idf = self.idf(ids).astype(np.float32)
@@ -148,6 +152,27 @@ def terms_present(terms: sp.csr_matrix, s0: int, s1: int, term_ids: np.ndarray) 
     rows = np.repeat(np.arange(s1 - s0), np.diff(ptr))
     has[rows[hit], pos[hit]] = 1.0
     return has
+
+
+def rows_term_mass(
+    terms: sp.csr_matrix, rows: np.ndarray, term_ids: np.ndarray, weights: np.ndarray
+) -> np.ndarray:
+    """float64 (len(rows),): the summed ``weights`` of the term_ids (sorted) each row holds.
+
+    Like ``terms_present`` but for scattered rows (sentences of many chunks), read off the CSR
+    arrays in time proportional to those rows' entries."""
+    mass = np.zeros(rows.size, dtype=np.float64)
+    if rows.size == 0 or term_ids.size == 0:
+        return mass
+    starts, ends = terms.indptr[rows], terms.indptr[rows + 1]
+    counts = (ends - starts).astype(np.int64)
+    offsets = np.concatenate(([0], np.cumsum(counts)[:-1]))
+    entries = np.repeat(starts - offsets, counts) + np.arange(int(counts.sum()))
+    cols = terms.indices[entries]
+    pos = np.minimum(np.searchsorted(term_ids, cols), term_ids.size - 1)
+    hit = term_ids[pos] == cols
+    np.add.at(mass, np.repeat(np.arange(rows.size), counts)[hit], weights[pos[hit]])
+    return mass
 
 
 def stack_rows(blocks: Sequence[sp.csr_matrix], n_terms: int) -> sp.csr_matrix:
