@@ -1,11 +1,12 @@
-"""The cost of each fusion on the question path, side by side over one built index.
+"""The cost of each fusion (and of the sentence-overlap signal) on the question path, side by
+side over one built index.
 
     .venv/bin/python benchmarks/fusion_ab.py --corpus /tmp/b/10000-random/corpus --index /tmp/b/10000-random/index
     .venv/bin/python benchmarks/fusion_ab.py --config /tmp/squad/config.toml   # an index a config names
 
-Each dev-set question is embedded once; then ``retrieve.search`` runs for every fusion in turn,
-the order rotating from question to question so that a busy moment of the machine falls on
-each alike, for several rounds. Printed: p50/p95 of the search alone per fusion, and of the
+Each dev-set question is embedded once; then ``retrieve.search`` runs for every variant in
+turn, the order rotating from question to question so that a busy moment of the machine falls
+on each alike, for several rounds. Printed: p50/p95 of the search alone per variant, and of the
 question embedding for scale (a question costs embedding + search + quoting).
 """
 
@@ -24,7 +25,13 @@ from tipbot.archive import Archive
 from tipbot.config import load_config, parse_config
 
 ROOT = Path(__file__).resolve().parent.parent
-FUSIONS = ("rrf", "weighted", "zscore")
+# name → retrieve.search options beside the config's.
+VARIANTS = {
+    "rrf": {"fusion": "rrf"},
+    "weighted": {"fusion": "weighted"},
+    "zscore, overlap_weight = 0": {"fusion": "zscore", "overlap_weight": 0.0},
+    "zscore (the default)": {"fusion": "zscore"},
+}
 
 
 def pct(values: list[float], q: float) -> float:
@@ -49,25 +56,26 @@ def main() -> None:
     lines = (ROOT / "tests/data/devset.jsonl").read_text().splitlines()
     questions = [json.loads(x)["question"] for x in lines]
 
-    def search(q: str, v: np.ndarray, fusion: str) -> None:
-        retrieve.search(
-            data, v, q, r.k, candidates=r.candidates, fusion=fusion, rrf_k=r.rrf_k,
-            dense_weight=r.dense_weight, sentence_weight=r.sentence_weight,
-            overlap_weight=r.overlap_weight,
-        )  # fmt: skip
+    def search(q: str, v: np.ndarray, variant: str) -> None:
+        options = {
+            "candidates": r.candidates, "rrf_k": r.rrf_k, "dense_weight": r.dense_weight,
+            "sentence_weight": r.sentence_weight, "overlap_weight": r.overlap_weight,
+        }  # fmt: skip
+        retrieve.search(data, v, q, r.k, **{**options, **VARIANTS[variant]})
 
-    timings: dict[str, list[float]] = {f: [] for f in (*FUSIONS, "embedding")}
+    names = list(VARIANTS)
+    timings: dict[str, list[float]] = {f: [] for f in (*names, "embedding")}
     for q in questions[:3]:  # warm-up: caches, lazy loads
         v = embedder.encode_one(q)
-        for f in FUSIONS:
+        for f in names:
             search(q, v, f)
     for round_ in range(args.rounds):
         for i, q in enumerate(questions):
             t = time.perf_counter()
             v = embedder.encode_one(q)
             timings["embedding"].append((time.perf_counter() - t) * 1000)
-            shift = (i + round_) % len(FUSIONS)
-            for f in FUSIONS[shift:] + FUSIONS[:shift]:
+            shift = (i + round_) % len(names)
+            for f in names[shift:] + names[:shift]:
                 t = time.perf_counter()
                 search(q, v, f)
                 timings[f].append((time.perf_counter() - t) * 1000)
@@ -78,7 +86,7 @@ def main() -> None:
     print("| step | p50 ms | p95 ms |")
     print("| --- | --- | --- |")
     for name, ms in timings.items():
-        label = f"search, fusion = {name}" if name in FUSIONS else "question embedding"
+        label = f"search, {name}" if name in VARIANTS else "question embedding"
         print(f"| {label} | {statistics.median(ms):.2f} | {pct(ms, 95):.2f} |")
 
 

@@ -161,9 +161,8 @@ def rows_term_mass(
 
     Like ``terms_present`` but for scattered rows (sentences of many chunks), read off the CSR
     arrays in time proportional to those rows' entries."""
-    mass = np.zeros(rows.size, dtype=np.float64)
     if rows.size == 0 or term_ids.size == 0:
-        return mass
+        return np.zeros(rows.size, dtype=np.float64)
     starts, ends = terms.indptr[rows], terms.indptr[rows + 1]
     counts = (ends - starts).astype(np.int64)
     offsets = np.concatenate(([0], np.cumsum(counts)[:-1]))
@@ -171,8 +170,8 @@ def rows_term_mass(
     cols = terms.indices[entries]
     pos = np.minimum(np.searchsorted(term_ids, cols), term_ids.size - 1)
     hit = term_ids[pos] == cols
-    np.add.at(mass, np.repeat(np.arange(rows.size), counts)[hit], weights[pos[hit]])
-    return mass
+    owner = np.repeat(np.arange(rows.size), counts)[hit]
+    return np.bincount(owner, weights=weights[pos[hit]], minlength=rows.size).astype(np.float64)
 
 
 def stack_rows(blocks: Sequence[sp.csr_matrix], n_terms: int) -> sp.csr_matrix:

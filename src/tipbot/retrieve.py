@@ -250,7 +250,7 @@ def search(
             # The words of the question gathered in one sentence rank the posts, but do not
             # pick the chunk to quote from: that sentence is often the one that restates the
             # question, while the chunk the other signals favour holds the answer. Choosing
-            # the chunk by this sum too lost two answers on each seed set (README).
+            # the chunk by this sum too lost one answer on each seed set (README).
             # Each word of the question counts once: "anti-trafficking" without its parts,
             # which would weigh it three times (BM25 wants them to match "anti trafficking").
             # Counted thrice, it outweighed the rare word the question turns on ("billboards").
