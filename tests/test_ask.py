@@ -9,6 +9,7 @@ from conftest import DATA, read_jsonl
 from tipbot.errors import QuestionError
 from tipbot.evaluate import contains_answer as holds_answer
 from tipbot.extract import fragment_link
+from tipbot.retrieve import Filters, Mode
 from tipbot.types import ELLIPSIS
 
 DEVSET = read_jsonl(DATA / "devset.jsonl")
@@ -61,6 +62,45 @@ def test_quotes_are_verbatim_and_links_land_on_them(archive, row):
         assert len(q.text) <= 400 * 2  # one long sentence may exceed the budget, never a chunk
 
 
+def test_a_long_companion_sentence_is_quoted_in_part(archive):
+    # The answer ("La Strada") ends a 364-character list sentence, the best sentence's
+    # strongest companion: whole, the two would pass max_quote_chars, so its clauses that hold
+    # the question's words are quoted, cut visibly.
+    question = next(r for r in DEVSET if "La Strada" in r["answers"])["question"]
+    q = archive.ask(question).results[0]
+    assert_verbatim(archive, q)
+    assert "La Strada" in q.text
+    budget = archive.cfg.answer.max_quote_chars
+    assert sum(b - a for a, b in q.spans) <= budget
+    data = archive.data
+    p = next(i for i, post in enumerate(data.posts) if post.id == q.post_id)
+    starts = set(data.sent_start[data.post_sent[p] : data.post_sent[p + 1]].tolist())
+    cut = [a for a, b in q.spans if "La Strada" in data.posts[p].text[a:b]]
+    assert cut and cut[0] not in starts  # it begins inside its sentence…
+    assert f"{ELLIPSIS} {data.posts[p].text[cut[0] : cut[0] + 20]}" in q.text  # …and says so
+
+
+def test_a_part_cut_after_a_semicolon_is_marked_as_cut(archive):
+    from tipbot import extract
+    from tipbot.lexical import analyze
+
+    question = "what channel aired the Women on the Frontline docuseries?"
+    qvec = archive.embedder.encode_one(question)
+    data = archive.data
+    hit = archive.search(data, qvec, question, 1, Mode.HYBRID, Filters())[0]
+    ids, idf = extract.query_terms(data, analyze(question))
+    sc = extract.score_sentences(data, hit, qvec, question, ids, idf, archive.quote_settings)
+    text = data.posts[hit.post_index].text
+    start = text.index("Turkey, where killing")  # after "; " inside the list sentence
+    pos = next(i for i, r in enumerate(sc.rows) if data.sent_start[r] < start < data.sent_end[r])
+    end = start + len("Turkey, where killing in the name of honour continues")
+    quote = extract.make_quote(data, hit, sc, [(pos, start, end)], hit.score)
+    assert (
+        quote.text == f"{ELLIPSIS}Turkey, where killing in the name of honour continues{ELLIPSIS}"
+    )
+    assert quote.spans == ((start, end),)
+
+
 def test_fragment_link_encodes_reserved_characters():
     link = fragment_link("https://b.example/p.html", ["UN-OSCE meeting, 18 & 19 September"])
     assert (
@@ -110,7 +150,7 @@ def test_abstention_declines_off_topic_and_answers_the_rest(archive, rows):
 
 @pytest.mark.parametrize(
     ("rows", "floors"),
-    [(DEVSET, (0.95, 0.86, 0.86)), (HELDOUT, (0.95, 0.91, 0.91))],
+    [(DEVSET, (0.95, 0.9, 0.9)), (HELDOUT, (0.95, 0.91, 0.91))],
     ids=["devset", "heldout"],
 )
 def test_quality_floors(archive, rows, floors):

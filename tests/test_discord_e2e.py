@@ -57,9 +57,11 @@ def assert_verbatim(archive, embeds: list[dict]) -> list[str]:
     for e in embeds:
         post = by_url[e["url"].split("#", 1)[0]]
         ids.append(post.id)
-        shown = unquote_block(e["description"]).removesuffix(" …").removesuffix("…")
-        for piece in shown.split(" … "):
-            assert piece and piece in post.text
+        # Between ellipses (parts joined, a part cut at either end) the text is the post's own.
+        pieces = [p for p in re.split(r"\s*…\s*", unquote_block(e["description"])) if p]
+        assert pieces
+        for piece in pieces:
+            assert piece in post.text
         assert e["url"].startswith("https://")
     return ids
 

@@ -4,6 +4,7 @@ text escaped so it cannot format, hide or link anything."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -36,10 +37,9 @@ def quote(text: str, title: str = "A post", link: str = "https://example.org/p#:
 
 
 def shown_pieces(description: str) -> list[str]:
-    """The verbatim pieces a reader sees in a quote embed ("…" marks dropped text)."""
-    text = unquote_block(description)
-    text = text.removesuffix(" …").removesuffix("…")
-    return [p for p in text.split(" … ") if p]
+    """The verbatim pieces a reader sees in a quote embed: "…" marks dropped text, between
+    parts or at a part's cut start or end."""
+    return [p for p in re.split(r"\s*…\s*", unquote_block(description)) if p]
 
 
 # ---- escaping ---------------------------------------------------------------------------------

@@ -343,11 +343,11 @@ def test_feedback_round_trip_through_eval(tipbot, tmp_path):
 
 def test_devset_floors(tipbot):
     """The CI gate (measured on the seed archive: success@1 0.977, recall@1 0.965, recall@3
-    0.965, mrr@10 0.983, answer_in_quote@1 and @3 0.884, every off-topic question declined, no
+    0.965, mrr@10 0.983, answer_in_quote@1 and @3 0.930, every off-topic question declined, no
     answerable one)."""
     floors = {
         "success@1": 0.95, "recall@1": 0.93, "recall@3": 0.93, "mrr@10": 0.95, "ndcg@10": 0.95,
-        "answer_in_quote@1": 0.86, "answer_in_quote@3": 0.86,
+        "answer_in_quote@1": 0.9, "answer_in_quote@3": 0.9,
         "declined_unanswerable": 0.85, "answered_answerable": 0.9,
     }  # fmt: skip
     args = [a for m, v in floors.items() for a in ("--fail-under", f"{m}={v}")]

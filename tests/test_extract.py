@@ -1,4 +1,5 @@
-"""Sentence scoring helpers, checked against straightforward scipy / numpy versions."""
+"""Sentence scoring helpers, checked against straightforward scipy / numpy versions; the part of
+a long sentence that is quoted."""
 
 from __future__ import annotations
 
@@ -9,8 +10,8 @@ import scipy.sparse as sp
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tipbot.extract import answer_type_evidence, common_in_archive
-from tipbot.lexical import count_matrix, stack, terms_present
+from tipbot.extract import answer_type_evidence, clause_window, common_in_archive
+from tipbot.lexical import analyze, count_matrix, stack, terms_present
 
 
 @st.composite
@@ -64,3 +65,44 @@ def test_common_in_archive_uses_the_share_of_chunks():
     assert not common("Nassir")  # in 1
     assert not common("United Nassir")  # the rarest word decides
     assert not common("Unheard")  # unknown to the archive
+
+
+# ---- the part of a long sentence ---------------------------------------------------------------
+
+LIST = (
+    "The network includes Russian policemen, an Israeli lawyer, a Turkish shelter, "
+    "priests, travel agents; and an anti-trafficking group called La Strada, which has "
+    "offices downstairs from Rotaru's."
+)
+
+
+def _window(archive, question: str, budget: int, text: str = LIST) -> str | None:
+    lex = archive.data.lexical
+    ids = lex.term_ids(analyze(question))
+    query = dict(zip(ids.tolist(), lex.idf(ids).tolist(), strict=True))
+    found = clause_window(text, 0, len(text), budget, archive.data, query)
+    return None if found is None else text[found[0] : found[1]]
+
+
+def test_clause_window_holds_the_questions_words_within_the_budget(archive):
+    part = _window(archive, "which group has offices downstairs from Rotaru?", 120)
+    # The earliest run of clauses that fits and holds them all.
+    assert part == (
+        "priests, travel agents; and an anti-trafficking group called La Strada, which has "
+        "offices downstairs from Rotaru's."
+    )
+    assert len(part) <= 120 and part in LIST
+    tight = _window(archive, "which group has offices downstairs from Rotaru?", 95)
+    assert (
+        tight
+        == "and an anti-trafficking group called La Strada, which has offices downstairs from Rotaru's."
+    )
+
+
+def test_clause_window_without_the_questions_words_keeps_the_opening(archive):
+    # No word of the question is in the sentence: its opening (subject and verb) is quoted,
+    # as many whole clauses as fit, the last clause mark dropped so the cut shows.
+    part = _window(archive, "what channel aired it?", 70)
+    assert part == "The network includes Russian policemen, an Israeli lawyer"
+    assert _window(archive, "what channel aired it?", 5) is None  # no clause fits
+    assert _window(archive, "anything", 500, text="One clause only") == "One clause only"

@@ -5,7 +5,8 @@ word overlap weighted by rarity across the archive and within the post, whether 
 holds the kind of thing asked for (a number for "how many"), and closeness to the chunk that
 retrieval matched, less a discount for restating the title and for being the post's lede. The
 best sentence is always quoted; up to ``max_sentences`` in all are taken by score while they
-fit in ``max_chars``. Sentences are shown in the post's order: neighbours are joined as they
+fit in ``max_chars``, and a strong first companion too long to fit whole is quoted in part (the
+run of its clauses that holds most of the question's words). Sentences are shown in the post's order: neighbours are joined as they
 stand, parts that are not adjacent are joined with " … ", and a part that starts or ends
 inside a sentence is marked with "…". Every part is verbatim.
 """
@@ -55,6 +56,12 @@ class QuoteSettings:
     # …and has at least this many words: headings, bylines and "From the OSCE:" carry no
     # answer of their own.
     min_words: int = 6
+    # The first sentence to join the best, if it scores at least this share of the best but is
+    # too long for what is left of max_chars, is quoted in part: its run of clauses holding
+    # most of the question's words.
+    trim_share: float = 0.6
+    # …if at least this many characters are left for it.
+    min_trim_chars: int = 80
 
 
 @dataclass(frozen=True)
@@ -70,6 +77,8 @@ class Scored:
     # (The discount is a preference among a post's sentences, not evidence against the post;
     # abstention was calibrated without it.)
     evidence: int
+    # The question's term ids → idf, for choosing the part of a long sentence to quote.
+    query: dict[int, float]
 
 
 _NUMBER = re.compile(
@@ -209,18 +218,23 @@ def score_sentences(
         - s.w_title * title_share
     )
     scores = (plain - s.w_lead * (rows == s0)).astype(np.float32)
-    return Scored(rows, scores, sims, lex, int(np.argmax(scores)), int(np.argmax(plain)))
+    query = dict(zip(term_ids.tolist(), idf.tolist(), strict=True))
+    return Scored(rows, scores, sims, lex, int(np.argmax(scores)), int(np.argmax(plain)), query)
 
 
-def choose_sentences(data: IndexData, sc: Scored, s: QuoteSettings) -> list[int]:
-    """Positions (into sc.rows, ascending) of the sentences to quote; the best is always in."""
-    lengths = data.sent_end[sc.rows] - data.sent_start[sc.rows]
+Piece = tuple[int, int, int]  # (position in Scored.rows, start, end in the post's text)
+
+
+def choose_sentences(data: IndexData, sc: Scored, s: QuoteSettings) -> list[Piece]:
+    """The sentences to quote, in the post's order, each with the span quoted of it (the whole
+    sentence, or part of a long one); the best is always in, whole."""
+    starts, ends = data.sent_start[sc.rows], data.sent_end[sc.rows]
+    lengths = ends - starts
     text = data.posts[int(data.sent_post[sc.rows[0]])].text
-    words = [
-        len(text[a:b].split())
-        for a, b in zip(data.sent_start[sc.rows], data.sent_end[sc.rows], strict=True)
-    ]
-    chosen, chars = [sc.best], int(lengths[sc.best])
+    words = [len(text[a:b].split()) for a, b in zip(starts, ends, strict=True)]
+    b0 = sc.best
+    chosen: list[Piece] = [(b0, int(starts[b0]), int(ends[b0]))]
+    chars = int(lengths[b0])
     # Ratios are taken above the post's weakest sentence: scores can be negative (the title
     # discount), and a ratio of a negative best would admit nothing or everything.
     base = float(sc.scores.min())
@@ -229,44 +243,91 @@ def choose_sentences(data: IndexData, sc: Scored, s: QuoteSettings) -> list[int]
         share = (float(sc.scores[i]) - base) / top if top > 0 else 0.0
         if len(chosen) >= s.max_sentences or share < s.min_ratio:
             break
-        adjacent = any(abs(int(i) - j) == 1 for j in chosen)
-        if i == sc.best or (not adjacent and share < s.min_ratio_apart):
+        adjacent = any(abs(int(i) - j) == 1 for j, _, _ in chosen)
+        if i == sc.best or (not adjacent and share < s.min_ratio_apart) or words[i] < s.min_words:
             continue
-        if chars + int(lengths[i]) <= s.max_chars and words[i] >= s.min_words:
-            chosen.append(int(i))
+        if chars + int(lengths[i]) <= s.max_chars:
+            chosen.append((int(i), int(starts[i]), int(ends[i])))
             chars += int(lengths[i])
+        elif len(chosen) == 1 and share >= s.trim_share and s.max_chars - chars >= s.min_trim_chars:
+            # The best's strongest companion, too long to join it whole (a list, a run-on
+            # sentence): the part that fits and holds most of the question's words; then the
+            # quote is full.
+            part = clause_window(
+                text, int(starts[i]), int(ends[i]), s.max_chars - chars, data, sc.query
+            )
+            if part is not None and len(text[part[0] : part[1]].split()) >= s.min_words:
+                chosen.append((int(i), *part))
+                break
     return sorted(chosen)
 
 
-def _parts(data: IndexData, sc: Scored, chosen: list[int]) -> list[tuple[int, int]]:
-    """Character spans of runs of adjacent chosen sentences."""
+# A clause ends at a comma, semicolon or colon followed by a space (the mark stays with it).
+_CLAUSE_END = re.compile(r"[,;:](?=\s)")
+
+
+def clause_window(
+    text: str, start: int, end: int, budget: int, data: IndexData, query: dict[int, float]
+) -> tuple[int, int] | None:
+    """The run of whole clauses of ``text[start:end]`` of at most ``budget`` characters that
+    holds the most of the question's idf, then the earliest (a sentence's opening carries its
+    subject and verb), then the longest; its closing clause mark dropped, so the quote shows
+    the cut. None when no clause fits."""
+    cuts = [start, *(m.end() for m in _CLAUSE_END.finditer(text, start, end)), end]
+    clauses = [(a, b) for a, b in zip(cuts, cuts[1:], strict=False) if text[a:b].strip()]
+    held = [set(data.lexical.term_ids(analyze(text[a:b])).tolist()) for a, b in clauses]
+    best: tuple[tuple[float, int], tuple[int, int]] | None = None
+    for i, (a, _) in enumerate(clauses):
+        terms: set[int] = set()
+        for j in range(i, len(clauses)):
+            b = clauses[j][1]
+            while a < b and text[a].isspace():
+                a += 1
+            shown_end = b - 1 if text[b - 1] in ",;:" else b
+            if shown_end - a > budget:
+                break
+            terms |= held[j]
+            key = (sum(query.get(t, 0.0) for t in terms), -a, shown_end - a)
+            if best is None or key > best[0]:
+                best = (key, (a, shown_end))
+    return None if best is None else best[1]
+
+
+def _parts(data: IndexData, sc: Scored, chosen: list[Piece]) -> list[tuple[int, int]]:
+    """Character spans of the quote: runs of whole adjacent sentences are one span."""
     spans: list[tuple[int, int]] = []
     prev = None
-    for i in chosen:
+    for i, start, end in chosen:
         r = sc.rows[i]
-        start, end = int(data.sent_start[r]), int(data.sent_end[r])
-        if prev is not None and i == prev + 1:
+        whole_start = start == int(data.sent_start[r])
+        if prev is not None and i == prev[0] + 1 and prev[1] and whole_start:
             spans[-1] = (spans[-1][0], end)
         else:
             spans.append((start, end))
-        prev = i
+        prev = (i, end == int(data.sent_end[r]))
     return spans
 
 
 _SENTENCE_ENDS = frozenset(".!?…:;\"'”’)]")
 
 
-def make_quote(data: IndexData, hit: Hit, sc: Scored, chosen: list[int], score: float) -> Quote:
+def make_quote(data: IndexData, hit: Hit, sc: Scored, chosen: list[Piece], score: float) -> Quote:
     post = data.posts[hit.post_index]
     text = post.text
     spans = _parts(data, sc, chosen)
+    # Where whole sentences start and end; a part of a sentence chosen by clause_window does not.
+    whole_starts = {int(data.sent_start[sc.rows[i]]) for i, _, _ in chosen}
+    whole_ends = {int(data.sent_end[sc.rows[i]]) for i, _, _ in chosen}
     shown = []
     for k, (start, end) in enumerate(spans):
         body = text[start:end]
         before = text[max(0, start - 8) : start]
-        # A part that starts or ends inside a sentence (a sentence cut for length) says so.
-        opens = start == 0 or "\n" in before or before.rstrip()[-1:] in _SENTENCE_ENDS
-        closes = body[-1:] in _SENTENCE_ENDS or end >= len(text.rstrip())
+        # A part that starts or ends inside a sentence (cut at a clause, or a sentence the
+        # splitter cut for length) says so.
+        opens = start in whole_starts and (
+            start == 0 or "\n" in before or before.rstrip()[-1:] in _SENTENCE_ENDS
+        )
+        closes = end in whole_ends and (body[-1:] in _SENTENCE_ENDS or end >= len(text.rstrip()))
         lead = "" if opens or k > 0 else ELLIPSIS
         shown.append(f"{lead}{body}{'' if closes else ELLIPSIS}")
     joined = shown[0]
