@@ -51,7 +51,8 @@ from tipbot.retrieve import Mode
 MODES = tuple(m.value for m in Mode)  # lexical, dense, hybrid
 PIPELINE = "pipeline"
 RANKING = {
-    "success@1": Success @ 1, "recall@1": R @ 1, "recall@3": R @ 3, "recall@5": R @ 5, "recall@10": R @ 10,
+    "success@1": Success @ 1,
+    "recall@1": R @ 1, "recall@3": R @ 3, "recall@5": R @ 5, "recall@10": R @ 10,
     "mrr@10": RR @ 10, "ndcg@10": nDCG @ 10,
 }  # fmt: skip
 QUOTE = ("answer_in_quote@1", "answer_in_quote@3")

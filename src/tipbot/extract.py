@@ -6,9 +6,9 @@ holds the kind of thing asked for (a number for "how many"), and closeness to th
 retrieval matched, less a discount for restating the title and for being the post's lede. The
 best sentence is always quoted; up to ``max_sentences`` in all are taken by score while they
 fit in ``max_chars``, and a strong first companion too long to fit whole is quoted in part (the
-run of its clauses that holds most of the question's words). Sentences are shown in the post's order: neighbours are joined as they
-stand, parts that are not adjacent are joined with " … ", and a part that starts or ends
-inside a sentence is marked with "…". Every part is verbatim.
+run of its clauses that holds most of the question's words). Sentences are shown in the post's
+order: neighbours are joined as they stand, parts that are not adjacent are joined with " … ",
+and a part that starts or ends inside a sentence is marked with "…". Every part is verbatim.
 """
 
 from __future__ import annotations

@@ -171,7 +171,7 @@ def rows_term_mass(
     pos = np.minimum(np.searchsorted(term_ids, cols), term_ids.size - 1)
     hit = term_ids[pos] == cols
     owner = np.repeat(np.arange(rows.size), counts)[hit]
-    return np.bincount(owner, weights=weights[pos[hit]], minlength=rows.size).astype(np.float64)
+    return np.bincount(owner, weights=weights[pos[hit]], minlength=rows.size)
 
 
 def stack_rows(blocks: Sequence[sp.csr_matrix], n_terms: int) -> sp.csr_matrix:

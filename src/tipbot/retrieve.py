@@ -140,29 +140,32 @@ def _best_per_chunk(values: np.ndarray, lengths: np.ndarray, offsets: np.ndarray
     return best
 
 
-def best_sentence_cosine(data: IndexData, chunks: np.ndarray, qvec: np.ndarray) -> np.ndarray:
+def best_sentence_cosine(
+    data: IndexData, chunks: np.ndarray, qvec: np.ndarray, rows=None
+) -> np.ndarray:
     """float32 (len(chunks),): each chunk's highest sentence cosine with the question.
+    ``rows``: ``_sentence_rows(data, chunks)`` when the caller has it already.
 
     A chunk's vector averages several sentences; a question usually paraphrases one of them,
     which the sentence's own vector (computed at build time for quoting) matches better.
     """
-    distinct, back, lengths, offsets = _sentence_rows(data, chunks)
+    distinct, back, lengths, offsets = rows or _sentence_rows(data, chunks)
     sims = (np.asarray(data.sentence_vectors[distinct]) @ qvec)[back]
     return _best_per_chunk(sims, lengths, offsets, -1.0)
 
 
 def best_sentence_overlap(
-    data: IndexData, chunks: np.ndarray, term_ids: np.ndarray, idf: np.ndarray
+    data: IndexData, chunks: np.ndarray, term_ids: np.ndarray, idf: np.ndarray, rows=None
 ) -> np.ndarray:
     """float32 (len(chunks),): the largest share of the question's idf that one sentence of
-    each chunk holds (0–1). term_ids sorted, idf theirs.
+    each chunk holds (0–1). term_ids sorted, idf theirs; ``rows`` as for best_sentence_cosine.
 
     BM25 counts the question's words anywhere in the chunk; a question is usually written
     from one sentence, so its rare words gathered in one sentence are further evidence."""
     total = float(idf.sum())
     if term_ids.size == 0 or total <= 0:
         return np.zeros(chunks.size, dtype=np.float32)
-    distinct, back, lengths, offsets = _sentence_rows(data, chunks)
+    distinct, back, lengths, offsets = rows or _sentence_rows(data, chunks)
     mass = rows_term_mass(data.sentence_terms, distinct, term_ids, idf.astype(np.float64))
     return _best_per_chunk((mass / total)[back], lengths, offsets, 0.0)
 
@@ -241,10 +244,11 @@ def search(
         # alike whatever the question's length or the archive's size, then summed with weights.
         # Measured against RRF on SQuAD v1.1 dev (benchmarks/squad.py) and the seed archive's
         # two question sets: see README "Evaluating".
+        sentences = _sentence_rows(data, pool)  # read by both sentence signals
         fused = (
             dense_weight * _standardise(cos)
             + (1 - dense_weight) * _standardise(bm25[pool])
-            + sentence_weight * _standardise(best_sentence_cosine(data, pool, qvec))
+            + sentence_weight * _standardise(best_sentence_cosine(data, pool, qvec, sentences))
         )
         if overlap_weight:
             # The words of the question gathered in one sentence rank the posts, but do not
@@ -255,7 +259,8 @@ def search(
             # which would weigh it three times (BM25 wants them to match "anti trafficking").
             # Counted thrice, it outweighed the rare word the question turns on ("billboards").
             words = data.lexical.term_ids(analyze(question, parts=False))
-            overlap = best_sentence_overlap(data, pool, words, data.lexical.idf(words))
+            idf = data.lexical.idf(words)
+            overlap = best_sentence_overlap(data, pool, words, idf, sentences)
             post_score = fused + overlap_weight * _standardise(overlap)
     elif fusion == "rrf":
         # Reciprocal rank fusion (Cormack et al. 2009): 1 / (rrf_k + rank) summed over the
