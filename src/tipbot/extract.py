@@ -274,15 +274,18 @@ def clause_window(
     subject and verb), then the longest; its closing clause mark dropped, so the quote shows
     the cut. None when no clause fits."""
     cuts = [start, *(m.end() for m in _CLAUSE_END.finditer(text, start, end)), end]
-    clauses = [(a, b) for a, b in zip(cuts, cuts[1:], strict=False) if text[a:b].strip()]
+    # Each clause without the space after the previous one's mark.
+    clauses = [
+        (a + len(text[a:b]) - len(text[a:b].lstrip()), b)
+        for a, b in zip(cuts, cuts[1:], strict=False)
+        if text[a:b].strip()
+    ]
     held = [set(data.lexical.term_ids(analyze(text[a:b])).tolist()) for a, b in clauses]
-    best: tuple[tuple[float, int], tuple[int, int]] | None = None
+    best: tuple[tuple[float, int, int], tuple[int, int]] | None = None
     for i, (a, _) in enumerate(clauses):
         terms: set[int] = set()
         for j in range(i, len(clauses)):
             b = clauses[j][1]
-            while a < b and text[a].isspace():
-                a += 1
             shown_end = b - 1 if text[b - 1] in ",;:" else b
             if shown_end - a > budget:
                 break
@@ -293,19 +296,20 @@ def clause_window(
     return None if best is None else best[1]
 
 
-def _parts(data: IndexData, sc: Scored, chosen: list[Piece]) -> list[tuple[int, int]]:
-    """Character spans of the quote: runs of whole adjacent sentences are one span."""
-    spans: list[tuple[int, int]] = []
-    prev = None
+def _parts(data: IndexData, sc: Scored, chosen: list[Piece]) -> list[tuple[int, int, bool, bool]]:
+    """The quote's parts: (start, end, starts a sentence, ends a sentence). Runs of adjacent
+    sentences quoted whole are one part; a sentence quoted in part is a part of its own."""
+    parts: list[tuple[int, int, bool, bool]] = []
+    prev = -2
     for i, start, end in chosen:
         r = sc.rows[i]
-        whole_start = start == int(data.sent_start[r])
-        if prev is not None and i == prev[0] + 1 and prev[1] and whole_start:
-            spans[-1] = (spans[-1][0], end)
+        opens, closes = start == int(data.sent_start[r]), end == int(data.sent_end[r])
+        if parts and i == prev + 1 and parts[-1][3] and opens:
+            parts[-1] = (parts[-1][0], end, parts[-1][2], closes)
         else:
-            spans.append((start, end))
-        prev = (i, end == int(data.sent_end[r]))
-    return spans
+            parts.append((start, end, opens, closes))
+        prev = i
+    return parts
 
 
 _SENTENCE_ENDS = frozenset(".!?…:;\"'”’)]")
@@ -314,20 +318,18 @@ _SENTENCE_ENDS = frozenset(".!?…:;\"'”’)]")
 def make_quote(data: IndexData, hit: Hit, sc: Scored, chosen: list[Piece], score: float) -> Quote:
     post = data.posts[hit.post_index]
     text = post.text
-    spans = _parts(data, sc, chosen)
-    # Where whole sentences start and end; a part of a sentence chosen by clause_window does not.
-    whole_starts = {int(data.sent_start[sc.rows[i]]) for i, _, _ in chosen}
-    whole_ends = {int(data.sent_end[sc.rows[i]]) for i, _, _ in chosen}
+    parts = _parts(data, sc, chosen)
+    spans = [(start, end) for start, end, _, _ in parts]
     shown = []
-    for k, (start, end) in enumerate(spans):
+    for k, (start, end, whole_start, whole_end) in enumerate(parts):
         body = text[start:end]
         before = text[max(0, start - 8) : start]
         # A part that starts or ends inside a sentence (cut at a clause, or a sentence the
         # splitter cut for length) says so.
-        opens = start in whole_starts and (
+        opens = whole_start and (
             start == 0 or "\n" in before or before.rstrip()[-1:] in _SENTENCE_ENDS
         )
-        closes = end in whole_ends and (body[-1:] in _SENTENCE_ENDS or end >= len(text.rstrip()))
+        closes = whole_end and (body[-1:] in _SENTENCE_ENDS or end >= len(text.rstrip()))
         lead = "" if opens or k > 0 else ELLIPSIS
         shown.append(f"{lead}{body}{'' if closes else ELLIPSIS}")
     joined = shown[0]

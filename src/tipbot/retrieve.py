@@ -115,7 +115,10 @@ def _standardise(x: np.ndarray) -> np.ndarray:
     return (x - x.mean()) / spread if spread > 0 else np.zeros_like(x)
 
 
-def _sentence_rows(data: IndexData, chunks: np.ndarray):
+SentenceRows = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+
+
+def _sentence_rows(data: IndexData, chunks: np.ndarray) -> SentenceRows:
     """The sentence rows of ``chunks``, chunk after chunk: (distinct rows sorted, each listed
     row's place among them, sentences per chunk, each chunk's first place in the list).
 
@@ -141,7 +144,7 @@ def _best_per_chunk(values: np.ndarray, lengths: np.ndarray, offsets: np.ndarray
 
 
 def best_sentence_cosine(
-    data: IndexData, chunks: np.ndarray, qvec: np.ndarray, rows=None
+    data: IndexData, chunks: np.ndarray, qvec: np.ndarray, rows: SentenceRows | None = None
 ) -> np.ndarray:
     """float32 (len(chunks),): each chunk's highest sentence cosine with the question.
     ``rows``: ``_sentence_rows(data, chunks)`` when the caller has it already.
@@ -155,7 +158,11 @@ def best_sentence_cosine(
 
 
 def best_sentence_overlap(
-    data: IndexData, chunks: np.ndarray, term_ids: np.ndarray, idf: np.ndarray, rows=None
+    data: IndexData,
+    chunks: np.ndarray,
+    term_ids: np.ndarray,
+    idf: np.ndarray,
+    rows: SentenceRows | None = None,
 ) -> np.ndarray:
     """float32 (len(chunks),): the largest share of the question's idf that one sentence of
     each chunk holds (0–1). term_ids sorted, idf theirs; ``rows`` as for best_sentence_cosine.
@@ -171,17 +178,21 @@ def best_sentence_overlap(
 
 
 def _one_per_post(
-    data: IndexData, pool: np.ndarray, chunk_score: np.ndarray, post_score: np.ndarray, k: int
+    data: IndexData,
+    pool: np.ndarray,
+    chunk_score: np.ndarray,
+    k: int,
+    post_score: np.ndarray | None = None,
 ) -> list[tuple[int, int, float]]:
     """(post, position in pool of its chunk, post's score) for the ``k`` best posts.
 
     A post's chunk is its best by ``chunk_score``; posts rank by their best ``post_score``
-    (the same array when one signal does both)."""
+    (by their chunk's ``chunk_score`` when there is none)."""
     posts = data.chunk_post[pool]
     order = np.argsort(-chunk_score, kind="stable")
     distinct, first = np.unique(posts[order], return_index=True)
     chunk_of = order[first]  # each distinct post's chunk, posts in id order
-    if post_score is chunk_score:
+    if post_score is None:
         best = chunk_score[chunk_of]
     else:
         best = np.full(distinct.size, -np.inf)
@@ -272,7 +283,7 @@ def search(
     else:
         top_bm25 = float(bm25[pool].max()) or 1.0
         fused = dense_weight * cos + (1 - dense_weight) * bm25[pool] / top_bm25
-    best = _one_per_post(data, pool, fused, fused if post_score is None else post_score, k)
+    best = _one_per_post(data, pool, fused, k, post_score)
     return [
         Hit(
             post_index=post,
