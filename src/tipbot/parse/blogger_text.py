@@ -106,7 +106,8 @@ def _make_post(
     body: list[str], date: dt.date | None, label: str, base_url: str, source: str
 ) -> Post | None:
     i = 0
-    while i < len(body) and not body[i].strip():
+    # Blank lines and lines of bare punctuation (":", "***") before the title are no title.
+    while i < len(body) and not any(c.isalnum() for c in body[i]):
         i += 1
     if i == len(body):
         return None
