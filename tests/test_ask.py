@@ -62,6 +62,16 @@ def test_quotes_are_verbatim_and_links_land_on_them(archive, row):
         assert len(q.text) <= 400 * 2  # one long sentence may exceed the budget, never a chunk
 
 
+def test_every_quote_of_both_question_sets_is_verbatim(archive):
+    # All their questions, off-topic ones too (their closest quotes), every result: parts in
+    # the post's order, none twice, at most max_sentences of them.
+    limit = archive.cfg.answer.max_sentences
+    for row in DEVSET + HELDOUT:
+        for q in archive.ask(row["question"], abstain=False).results:
+            assert_verbatim(archive, q)
+            assert len(q.spans) <= limit, row["question"]
+
+
 def test_a_long_companion_sentence_is_quoted_in_part(archive):
     # The answer ("La Strada") ends a 364-character list sentence, the best sentence's
     # strongest companion: whole, the two would pass max_quote_chars, so its clauses that hold

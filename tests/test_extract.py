@@ -106,3 +106,57 @@ def test_clause_window_without_the_questions_words_keeps_the_opening(archive):
     assert part == "The network includes Russian policemen, an Israeli lawyer"
     assert _window(archive, "what channel aired it?", 5) is None  # no clause fits
     assert _window(archive, "anything", 500, text="One clause only") == "One clause only"
+
+
+def _scored_post(archive, scores):
+    """A post's first sentences (each of 6+ words, under 200 characters) with given scores."""
+    from tipbot.extract import Scored
+
+    data = archive.data
+    n = len(scores)
+    for p in range(len(data.posts)):
+        s0 = int(data.post_sent[p])
+        if int(data.post_sent[p + 1]) - s0 < n:
+            continue
+        rows = np.arange(s0, s0 + n)
+        texts = [data.posts[p].text[data.sent_start[r] : data.sent_end[r]] for r in rows]
+        if all(len(t.split()) >= 6 and len(t) < 200 for t in texts):
+            sc = np.array(scores, dtype=np.float32)
+            best = int(np.argmax(sc))
+            return Scored(rows, sc, sc, sc, best, best, {}), rows
+    raise AssertionError("no post with such sentences in the seed archive")
+
+
+def _chosen(archive, scores, **settings):
+    from tipbot.extract import QuoteSettings, choose_sentences
+
+    sc, _ = _scored_post(archive, scores)
+    s = QuoteSettings(**{"max_chars": 10_000, **settings})
+    return [i for i, _, _ in choose_sentences(archive.data, sc, s)]
+
+
+def test_a_sentence_one_away_brings_the_sentence_between(archive):
+    # Sentence 2 would be quoted apart from the best (0); the one between could join on its
+    # own merits (share 0.5 >= min_ratio), so it goes in first and the quote reads on: 0, 1, 2
+    # fill the three places before 4 (0.85, apart) is reached.
+    assert _chosen(archive, [1.0, 0.5, 0.9, 0.0, 0.85]) == [0, 1, 2]
+    # One between that could not join on its own stays out: the quote keeps its gaps.
+    assert _chosen(archive, [1.0, 0.1, 0.9, 0.0, 0.85]) == [0, 2, 4]
+
+
+def test_the_sentence_between_goes_first_when_only_one_fits(archive):
+    sc, rows = _scored_post(archive, [1.0, 0.5, 0.9, 0.0, 0.0])
+    data = archive.data
+    length = [int(data.sent_end[r] - data.sent_start[r]) for r in rows]
+    # Room for the best and one more whole sentence (and too little to cut the third).
+    budget = length[0] + max(length[1], length[2]) + 5
+    assert _chosen(archive, [1.0, 0.5, 0.9, 0.0, 0.0], max_chars=budget, min_trim_chars=500) == [
+        0,
+        1,
+    ]
+
+
+def test_no_sentence_is_quoted_twice(archive):
+    # Best 1, then 0 beside it, then 2: beside 1 and two away from 0. 2 must not bring "the
+    # sentence between" (1, already quoted) a second time.
+    assert _chosen(archive, [0.8, 1.0, 0.7, 0.0, 0.0]) == [0, 1, 2]

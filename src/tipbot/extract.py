@@ -5,10 +5,12 @@ word overlap weighted by rarity across the archive and within the post, whether 
 holds the kind of thing asked for (a number for "how many"), and closeness to the chunk that
 retrieval matched, less a discount for restating the title and for being the post's lede. The
 best sentence is always quoted; up to ``max_sentences`` in all are taken by score while they
-fit in ``max_chars``, and a strong first companion too long to fit whole is quoted in part (the
-run of its clauses that holds most of the question's words). Sentences are shown in the post's
-order: neighbours are joined as they stand, parts that are not adjacent are joined with " … ",
-and a part that starts or ends inside a sentence is marked with "…". Every part is verbatim.
+fit in ``max_chars``; a sentence one away from those chosen brings the sentence between first,
+so that quotes read on where they can; and a strong first companion too long to fit whole is
+quoted in part (the run of its clauses that holds most of the question's words). Sentences are
+shown in the post's order: neighbours are joined as they stand, parts that are not adjacent are
+joined with " … ", and a part that starts or ends inside a sentence is marked with "…". Every
+part is verbatim.
 """
 
 from __future__ import annotations
@@ -239,17 +241,47 @@ def choose_sentences(data: IndexData, sc: Scored, s: QuoteSettings) -> list[Piec
     # discount), and a ratio of a negative best would admit nothing or everything.
     base = float(sc.scores.min())
     top = float(sc.scores[sc.best]) - base
-    for i in np.argsort(-sc.scores, kind="stable"):
-        share = (float(sc.scores[i]) - base) / top if top > 0 else 0.0
-        if len(chosen) >= s.max_sentences or share < s.min_ratio:
+
+    def share(i: int) -> float:
+        return (float(sc.scores[i]) - base) / top if top > 0 else 0.0
+
+    def take(i: int) -> None:
+        nonlocal chars
+        chosen.append((i, int(starts[i]), int(ends[i])))
+        chars += int(lengths[i])
+
+    first_companion = True
+    for i in (int(x) for x in np.argsort(-sc.scores, kind="stable")):
+        if len(chosen) >= s.max_sentences or share(i) < s.min_ratio:
             break
-        adjacent = any(abs(int(i) - j) == 1 for j, _, _ in chosen)
-        if i == sc.best or (not adjacent and share < s.min_ratio_apart) or words[i] < s.min_words:
+        adjacent = any(abs(i - j) == 1 for j, _, _ in chosen)
+        if (
+            any(i == j for j, _, _ in chosen)  # the best, or a sentence taken in between
+            or (not adjacent and share(i) < s.min_ratio_apart)
+            or words[i] < s.min_words
+        ):
             continue
+        # One sentence away from the quote: the sentence between goes in first, if it could
+        # join on its own merits (a quote that reads on is one passage; the one between is
+        # often the answer that the question's words missed, as in "The training sessions
+        # are funded by …"). Then this one follows if there is still room.
+        gaps = [] if adjacent else [(i + j) // 2 for j, _, _ in chosen if abs(i - j) == 2]
+        between = gaps[0] if gaps else None
+        if (
+            between is not None
+            and share(between) >= s.min_ratio
+            and words[between] >= s.min_words
+            and chars + int(lengths[between]) <= s.max_chars
+        ):
+            take(between)
+            if len(chosen) >= s.max_sentences:
+                break
         if chars + int(lengths[i]) <= s.max_chars:
-            chosen.append((int(i), int(starts[i]), int(ends[i])))
-            chars += int(lengths[i])
-        elif len(chosen) == 1 and share >= s.trim_share and s.max_chars - chars >= s.min_trim_chars:
+            take(i)
+            first_companion = False
+        elif (
+            first_companion and share(i) >= s.trim_share and s.max_chars - chars >= s.min_trim_chars
+        ):
             # The best's strongest companion, too long to join it whole (a list, a run-on
             # sentence): the part that fits and holds most of the question's words; then the
             # quote is full.
@@ -257,7 +289,7 @@ def choose_sentences(data: IndexData, sc: Scored, s: QuoteSettings) -> list[Piec
                 text, int(starts[i]), int(ends[i]), s.max_chars - chars, data, sc.query
             )
             if part is not None and len(text[part[0] : part[1]].split()) >= s.min_words:
-                chosen.append((int(i), *part))
+                chosen.append((i, *part))
                 break
     return sorted(chosen)
 
