@@ -220,13 +220,18 @@ def _defuse(markup: str) -> str:
                 # The parser makes text of everything up to the next ">", any "<" included.
                 resume = markup.index(">", i) + 1
                 edits += [(j.start(), "&lt;") for j in _LT.finditer(markup, i, resume)]
-    # A quote after "=" with no quote of its kind after it opens a value that never ends. Only
-    # the last quote of each kind can be one; once it is rewritten, the one before it can.
+    # A quote after "=" opens a value, and the next quote of its kind closes it, whatever
+    # comes before that one (in '<br title=">="/>' the second quote follows "=" but closes).
+    # A value still open at the end never ends.
     for quote, entity in _QUOTE_ENTITY.items():
-        end = len(markup)
-        while (q := markup.rfind(quote, 0, end)) >= 0 and _after_equals(markup, q):
-            edits.append((q, entity))
-            end = q
+        opened = -1
+        for q in (m.start() for m in re.finditer(quote, markup)):
+            if opened >= 0:
+                opened = -1
+            elif _after_equals(markup, q):
+                opened = q
+        if opened >= 0:
+            edits.append((opened, entity))
     if edits:
         parts, prev = [], 0
         for i, replacement in sorted(edits):
