@@ -104,7 +104,7 @@ def baseline(config: Path, questions: list[dict], k: int = 3) -> dict:
     data = archive.data
     at1 = at3 = chars = 0
     for q in questions:
-        # What ask(abstain=False) does, with the question's vector kept for the baseline.
+        # The hits ask(abstain=False) quotes from, with the question's vector kept.
         text, _ = archive.clean_question(q["question"])
         qvec = archive.embedder.encode_one(text)
         hits = archive.search(data, qvec, text, k, Mode.HYBRID, Filters())

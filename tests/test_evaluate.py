@@ -343,7 +343,7 @@ def test_feedback_round_trip_through_eval(tipbot, tmp_path):
 
 def test_devset_floors(tipbot):
     """The CI gate (measured on the seed archive: success@1 0.977, recall@1 0.965, recall@3
-    0.965, mrr@10 0.983, answer_in_quote@1 and @3 0.930, every off-topic question declined, no
+    0.965, mrr@10 0.983, answer_in_quote@1 and @3 0.953, every off-topic question declined, no
     answerable one)."""
     floors = {
         "success@1": 0.95, "recall@1": 0.93, "recall@3": 0.93, "mrr@10": 0.95, "ndcg@10": 0.95,

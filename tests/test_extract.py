@@ -10,7 +10,14 @@ import scipy.sparse as sp
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tipbot.extract import answer_type_evidence, clause_window, common_in_archive
+from tipbot.extract import (
+    QuoteSettings,
+    Scored,
+    answer_type_evidence,
+    choose_sentences,
+    clause_window,
+    common_in_archive,
+)
 from tipbot.lexical import analyze, count_matrix, stack, terms_present
 
 
@@ -110,8 +117,6 @@ def test_clause_window_without_the_questions_words_keeps_the_opening(archive):
 
 def _scored_post(archive, scores):
     """A post's first sentences (each of 6+ words, under 200 characters) with given scores."""
-    from tipbot.extract import Scored
-
     data = archive.data
     n = len(scores)
     for p in range(len(data.posts)):
@@ -128,8 +133,6 @@ def _scored_post(archive, scores):
 
 
 def _chosen(archive, scores, **settings):
-    from tipbot.extract import QuoteSettings, choose_sentences
-
     sc, _ = _scored_post(archive, scores)
     s = QuoteSettings(**{"max_chars": 10_000, **settings})
     return [i for i, _, _ in choose_sentences(archive.data, sc, s)]

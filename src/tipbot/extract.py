@@ -245,6 +245,10 @@ def choose_sentences(data: IndexData, sc: Scored, s: QuoteSettings) -> list[Piec
     def share(i: int) -> float:
         return (float(sc.scores[i]) - base) / top if top > 0 else 0.0
 
+    def could_join(i: int) -> bool:
+        """Would sentence i join next to a chosen one (the rule for an adjacent sentence)?"""
+        return share(i) >= s.min_ratio and words[i] >= s.min_words
+
     def take(i: int) -> None:
         nonlocal chars
         chosen.append((i, int(starts[i]), int(ends[i])))
@@ -265,12 +269,11 @@ def choose_sentences(data: IndexData, sc: Scored, s: QuoteSettings) -> list[Piec
         # join on its own merits (a quote that reads on is one passage; the one between is
         # often the answer that the question's words missed, as in "The training sessions
         # are funded by …"). Then this one follows if there is still room.
-        gaps = [] if adjacent else [(i + j) // 2 for j, _, _ in chosen if abs(i - j) == 2]
-        between = gaps[0] if gaps else None
+        two_away = (j for j, _, _ in chosen if abs(i - j) == 2)
+        between = None if adjacent else next(((i + j) // 2 for j in two_away), None)
         if (
             between is not None
-            and share(between) >= s.min_ratio
-            and words[between] >= s.min_words
+            and could_join(between)
             and chars + int(lengths[between]) <= s.max_chars
         ):
             take(between)
