@@ -184,11 +184,14 @@ def bench(
     archive.ask(questions[0])  # warm-up
     st_one = lambda q: embedder.model.encode(q, normalize_embeddings=True, show_progress_bar=False)
     st_one(questions[0])
-    ask_ms, embed_ms, st_ms = [], [], []
+    ask_ms, plain_ms, embed_ms, st_ms = [], [], [], []
     for q in questions:
         t = time.perf_counter()
         archive.ask(q)
         ask_ms.append((time.perf_counter() - t) * 1000)
+        t = time.perf_counter()
+        archive.ask(q, reader=False)  # the same question without the reader: its cost apart
+        plain_ms.append((time.perf_counter() - t) * 1000)
         t = time.perf_counter()
         embedder.encode_one(q)  # the floor: the question encoder tipbot uses, alone
         embed_ms.append((time.perf_counter() - t) * 1000)
@@ -211,6 +214,8 @@ def bench(
         **{k: built.get(k) for k in BUILD_KEYS},
         "ask_p50_ms": round(pct(ask_ms, 50), 1),
         "ask_p95_ms": round(pct(ask_ms, 95), 1),
+        "ask_no_reader_p50_ms": round(pct(plain_ms, 50), 1),
+        "ask_no_reader_p95_ms": round(pct(plain_ms, 95), 1),
         "embed_q_p50_ms": round(pct(embed_ms, 50), 1),
         "st_q_p50_ms": round(pct(st_ms, 50), 1),
         "ask_over_embed_p50": round(statistics.median(ask_ms) / statistics.median(embed_ms), 3),
@@ -234,7 +239,8 @@ BUILD_KEYS = (
 COLUMNS = [
     ("posts", "posts"), ("chunks", "chunks"), ("build_s", "build s"), ("bare_embed_s", "bare s"),
     ("build_over_bare", "build/bare"), ("update_s", "update s"), ("update_over_build", "update/build"),
-    ("ask_p50_ms", "ask p50 ms"), ("ask_p95_ms", "ask p95 ms"), ("embed_q_p50_ms", "embed q ms"),
+    ("ask_p50_ms", "ask p50 ms"), ("ask_p95_ms", "ask p95 ms"),
+    ("ask_no_reader_p50_ms", "no reader p50 ms"), ("embed_q_p50_ms", "embed q ms"),
     ("st_q_p50_ms", "ST q ms"),
     ("ask_over_embed_p50", "ask/embed"), ("cold_start_s", "cold s"), ("peak_rss_mb", "RSS MB"),
     ("index_mb", "index MB"),

@@ -2,6 +2,8 @@
 
     .venv/bin/python benchmarks/squad.py --squad dev-v1.1.json --workdir /tmp/squad
     .venv/bin/python benchmarks/squad.py --squad dev-v1.1.json --workdir /tmp/squad --questions 0  # all 10,570
+    .venv/bin/python benchmarks/squad.py --squad dev-v1.1.json --workdir /tmp/long --questions 0 --post-chars 3000
+    .venv/bin/python benchmarks/squad.py --squad dev-v1.1.json --workdir /tmp/off --offtopic corpus --questions 1000
 
 Each Wikipedia paragraph becomes a post (2,067 of them, titled by their article, so the other
 paragraphs of the same article are the hard distractors), and each crowd-written question asks
@@ -11,8 +13,14 @@ that archive as JSONL and the questions as a tipbot question file, builds the in
 them, on the same hybrid retrieval, it scores a plain baseline: quoting the single sentence of
 each result that is most similar to the question (cosine of the build's sentence vectors).
 
-SQuAD has no off-topic questions, so the abstention figure here is only the share of
-answerable questions tipbot answers. The data is not shipped with tipbot (CC BY-SA 4.0); pass
+With ``--post-chars N`` consecutive paragraphs of an article are joined into posts of about N
+characters (blank lines between), the archive's shape: the quote must then be found among ~20
+sentences, not ~5. With ``--offtopic CORPUS`` the questions are asked of another archive
+(e.g. the seed archive in ``corpus/``) with no gold post, so the report's
+declined_unanswerable is the share of unrelated questions tipbot declines.
+
+SQuAD has no off-topic questions of its own, so otherwise the abstention figure here is only
+the share of answerable questions tipbot answers. The data is not shipped with tipbot (CC BY-SA 4.0); pass
 the path of ``dev-v1.1.json``. Results go to ``WORKDIR/results.json`` and a table is printed.
 """
 
@@ -47,14 +55,33 @@ def slug(title: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")
 
 
-def convert(squad: Path, workdir: Path, n_questions: int, seed: int) -> tuple[int, int]:
+def _groups(paragraphs: list[dict], post_chars: int) -> list[list[dict]]:
+    """Consecutive paragraphs in runs of about ``post_chars`` characters; 0: one per post."""
+    if post_chars <= 0:
+        return [[p] for p in paragraphs]
+    groups: list[list[dict]] = [[]]
+    size = 0
+    for para in paragraphs:
+        if groups[-1] and size + len(para["context"]) > post_chars:
+            groups.append([])
+            size = 0
+        groups[-1].append(para)
+        size += len(para["context"]) + 2
+    return groups
+
+
+def convert(
+    squad: Path, workdir: Path, n_questions: int, seed: int, post_chars: int = 0,
+    offtopic: Path | None = None,
+) -> tuple[int, int]:  # fmt: skip
     """SQuAD JSON → workdir/corpus/squad.jsonl (posts) and workdir/questions.jsonl.
-    Returns (posts, questions)."""
+    Returns (posts, questions). ``offtopic``: the questions go without gold, and the config
+    reads that corpus instead of the SQuAD posts."""
     data = json.loads(squad.read_text(encoding="utf-8"))["data"]
     posts, questions = [], []
     for article in data:
         title = article["title"].replace("_", " ")
-        for i, para in enumerate(article["paragraphs"]):
+        for i, group in enumerate(_groups(article["paragraphs"], post_chars)):
             pid = f"{slug(article['title'])}-{i:03d}"
             posts.append(
                 {
@@ -62,17 +89,17 @@ def convert(squad: Path, workdir: Path, n_questions: int, seed: int) -> tuple[in
                     "title": title,
                     # Paragraph i of the article: the link's fragment finds the quote on the page.
                     "url": f"https://en.wikipedia.org/wiki/{article['title'].replace(' ', '_')}",
-                    "text": para["context"],
+                    "text": "\n\n".join(para["context"] for para in group),
                 }
             )
-            for qa in para["qas"]:
+            for qa in (qa for para in group for qa in para["qas"]):
                 answers = list(dict.fromkeys(a["text"].strip() for a in qa["answers"]))
                 questions.append(
                     {
                         "id": qa["id"],
                         "question": qa["question"].strip(),
-                        "gold": [pid],
-                        "answers": answers,
+                        "gold": [] if offtopic else [pid],
+                        "answers": [] if offtopic else answers,
                     }
                 )
     if 0 < n_questions < len(questions):
@@ -84,7 +111,12 @@ def convert(squad: Path, workdir: Path, n_questions: int, seed: int) -> tuple[in
     with open(workdir / "questions.jsonl", "w", encoding="utf-8") as f:
         for q in questions:
             f.write(json.dumps(q, ensure_ascii=False) + "\n")
-    (workdir / "config.toml").write_text(CONFIG)
+    config = CONFIG
+    if offtopic:
+        config = config.replace(
+            'paths = ["corpus"]', f"paths = [{json.dumps(str(offtopic.resolve()))}]"
+        )
+    (workdir / "config.toml").write_text(config)
     return len(posts), len(questions)
 
 
@@ -137,9 +169,17 @@ def main() -> None:
     ap.add_argument("--questions", type=int, default=2000, help="seeded sample; 0 for all")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--reuse", action="store_true", help="keep an index already in WORKDIR")
+    ap.add_argument(
+        "--post-chars", type=int, default=0, help="join paragraphs into posts of ~N characters"
+    )
+    ap.add_argument(
+        "--offtopic", type=Path, help="ask the questions of this corpus instead, without gold"
+    )
     args = ap.parse_args()
     work = args.workdir.resolve()
-    n_posts, n_q = convert(args.squad, work, args.questions, args.seed)
+    n_posts, n_q = convert(
+        args.squad, work, args.questions, args.seed, args.post_chars, args.offtopic
+    )
     config = work / "config.toml"
     print(f"{n_posts} posts, {n_q} questions in {work}", flush=True)
     t0 = time.perf_counter()
@@ -151,45 +191,70 @@ def main() -> None:
     eval_s = time.perf_counter() - t0
     report = json.loads(out.stdout)
     questions = [json.loads(x) for x in (work / "questions.jsonl").read_text().splitlines()]
-    base = baseline(config, questions)
+    base = None if args.offtopic else baseline(config, questions)
     results = {
         "posts": n_posts,
         "questions": n_q,
         "seed": args.seed,
+        "post_chars": args.post_chars,
+        "offtopic": str(args.offtopic) if args.offtopic else None,
         "build_s": round(build_s, 1),
         "eval_s": round(eval_s, 1),
         "report": report,
         "single_sentence_baseline": base,
     }
     (work / "results.json").write_text(json.dumps(results, indent=2))
+    print_tables(results)
 
-    m, modes = report["metrics"], report["modes"]
-    print(f"\nSQuAD v1.1 dev: {n_posts} paragraphs as posts, {n_q} questions (seed {args.seed})\n")
-    print("| retrieval | recall@1 | recall@5 | mrr@10 |")
+
+def print_tables(results: dict) -> None:
+    report = results["report"]
+    m, modes, ab = report["metrics"], report["modes"], report["abstention"]
+    plain = report.get("pipeline_no_reader")
+    shape = (
+        f"posts of ~{results['post_chars']} characters"
+        if results["post_chars"]
+        else "paragraphs as posts"
+    )
+    print(
+        f"\nSQuAD v1.1 dev: {results['posts']} {shape}, {results['questions']} questions (seed {results['seed']})\n"
+    )
+    if results["offtopic"]:
+        print(
+            f"asked of {results['offtopic']} without gold: declined {ab['declined_unanswerable']:.4f}",
+            end="",
+        )
+        if plain:
+            print(f" (without the reader {plain['declined_unanswerable']:.4f})", end="")
+        print(f"; latency p50 {report['latency_ms'].get('p50')} ms")
+        return
+    print("| ranking | success@1 | recall@1 | recall@5 | mrr@10 |")
+    print("| --- | --- | --- | --- | --- |")
+    for mode, r in modes.items():
+        print(
+            f"| {mode} | {r['success@1']:.3f} | {r['recall@1']:.3f} | {r['recall@5']:.3f} | {r['mrr@10']:.3f} |"
+        )
+    print("\n| quotes | answer in first | in first three | first quote chars |")
     print("| --- | --- | --- | --- |")
-    for mode in ("lexical", "dense", "hybrid"):
-        r = modes[mode]
-        print(f"| {mode} | {r['recall@1']:.3f} | {r['recall@5']:.3f} | {r['mrr@10']:.3f} |")
-    print("\n| quotes (first result / first three) | @1 | @3 |")
-    print("| --- | --- | --- |")
+    base = results["single_sentence_baseline"]
     print(
-        f"| single most similar sentence (hybrid, no abstention) | {base['answer_in_quote@1']:.3f} | {base['answer_in_quote@3']:.3f} |"
+        f"| single most similar sentence (hybrid, no abstention) | {base['answer_in_quote@1']:.3f} | {base['answer_in_quote@3']:.3f} | {base['mean_first_quote_chars']:.0f} |"
     )
-    h = modes["hybrid"]
+    for mode, r in modes.items():
+        print(
+            f"| {mode}, no abstention | {r['answer_in_quote@1']:.3f} | {r['answer_in_quote@3']:.3f} | {r['quote_chars']:.0f} |"
+        )
+    if plain:
+        print(
+            f"| tipbot ask without the reader | {plain['answer_in_quote@1']:.3f} | {plain['answer_in_quote@3']:.3f} | {plain['quote_chars']:.0f} |"
+        )
     print(
-        f"| tipbot's quotes, hybrid, no abstention | {h['answer_in_quote@1']:.3f} | {h['answer_in_quote@3']:.3f} |"
-    )
-    print(
-        f"| tipbot ask (with abstention) | {m['answer_in_quote@1']:.3f} | {m['answer_in_quote@3']:.3f} |"
-    )
-    ab = report["abstention"]
-    print(
-        f"\nfirst quotes average {h['quote_chars']:.0f} characters (the baseline's {base['mean_first_quote_chars']:.0f})"
+        f"| tipbot ask | {m['answer_in_quote@1']:.3f} | {m['answer_in_quote@3']:.3f} | {m['quote_chars']:.0f} |"
     )
     print(
-        f"answered {ab.get('answered_answerable')}, latency p50 {report['latency_ms'].get('p50')} ms"
+        f"\nanswered {ab.get('answered_answerable')}, latency p50 {report['latency_ms'].get('p50')} ms"
     )
-    print(f"build {build_s:.0f} s, eval {eval_s:.0f} s; results in {work / 'results.json'}")
+    print(f"build {results['build_s']:.0f} s, eval {results['eval_s']:.0f} s")
 
 
 if __name__ == "__main__":

@@ -69,3 +69,12 @@ def archive(seed_config, embedder):
     from tipbot.archive import Archive
 
     return Archive.open(seed_config, embedder=embedder)
+
+
+@pytest.fixture(scope="session")
+def plain_archive(seed_config, embedder, archive):
+    """The same index answered without the reader ([answer] reader = false): hand-weighted
+    quotes and the hand rules of abstention."""
+    from tipbot.archive import Archive
+
+    return Archive(seed_config.with_changes(answer={"reader": False}), embedder, archive.data)

@@ -26,7 +26,7 @@ from tipbot.evaluate_io import (
 
 EVAL = DATA / "eval"
 SMALL = EVAL / "small.jsonl"
-TOP_KEYS = {"metrics", "modes", "abstention", "latency_ms", "questions"}
+TOP_KEYS = {"metrics", "modes", "abstention", "latency_ms", "questions", "pipeline_no_reader"}
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -265,8 +265,11 @@ def test_json_run_file_and_plot(tipbot, tmp_path):
     data = json.loads(r.stdout)
     assert set(data) == TOP_KEYS | {"per_question"}
     assert list(data["metrics"]) == list(METRICS)
-    assert set(data["modes"]) == {"lexical", "dense", "hybrid"}
+    # The retrieval modes, and the reader's ranking (the pipeline's) beside them.
+    assert set(data["modes"]) == {"lexical", "dense", "hybrid", "reader"}
     assert all(list(m) == list(METRICS) for m in data["modes"].values())
+    plain = data["pipeline_no_reader"]
+    assert set(plain) >= {*METRICS, "declined_unanswerable", "answered_answerable"}
     assert data["questions"] == len(data["per_question"]) == 8
     assert set(data["latency_ms"]) >= {"p50", "p95", "p99"}
     assert data["abstention"]["unanswerable"] == 2

@@ -1,6 +1,13 @@
 """Should tipbot answer at all? Abstention from the top result's evidence.
 
-Two signals, calibrated on tests/data (devset and held-out questions, off-topic ones included):
+With the reader (the default), ``ReaderAbstention``: a logistic model over the first post's
+evidence, the reader's logit for its best sentence beside retrieval's cosines and word
+overlap and whether the question names something the archive never mentions, fitted on
+SQuAD v1.1 train articles (answerable questions, and questions of other articles asked of
+them) by ``training/fit_abstain.py``. Its probability that the archive answers is compared
+with ``[answer] min_answer``.
+
+Without the reader, two hand rules, calibrated on tests/data (devset and held-out questions, off-topic ones included):
 - relevance: how close the best sentence and chunk are to the question (cosine), plus a little
   for word overlap. General off-topic questions ("banana bread") score far below any real one.
 - unknown names: near-domain questions ("How many victims did Brazil identify in 2015?") score
@@ -11,9 +18,34 @@ Two signals, calibrated on tests/data (devset and held-out questions, off-topic 
 
 from __future__ import annotations
 
+import json
+import math
 from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
 
 from tipbot.lexical import TOKEN, LexicalIndex, analyze
+
+ABSTAIN_FILE = Path(__file__).resolve().parent / "models" / "abstain.json"
+# The first post's evidence, in this order: the reader's logit for its best sentence, the best
+# sentence cosine, the chunk cosine, the best share of the question's idf mass in a
+# sentence, and 1 when the question names something the archive never mentions.
+COLUMNS = ("reader", "dense", "chunk_dense", "lexical", "unknown_name")
+
+
+class ReaderAbstention:
+    def __init__(self, path: Path = ABSTAIN_FILE) -> None:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        if tuple(raw["columns"]) != COLUMNS:
+            raise ValueError(f"{path} was fitted on other columns: {raw['columns']}")
+        self.weights = np.asarray(raw["weights"], dtype=np.float64)
+        self.bias = float(raw["bias"])
+
+    def probability(self, evidence: np.ndarray) -> float:
+        """The chance that the archive answers, from ``COLUMNS`` in order."""
+        z = float(np.asarray(evidence, dtype=np.float64) @ self.weights + self.bias)
+        return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
 
 
 @dataclass(frozen=True)

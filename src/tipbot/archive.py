@@ -18,16 +18,18 @@ from collections.abc import Callable
 import numpy as np
 
 from tipbot import abstain as abstention
-from tipbot import extract, retrieve
+from tipbot import extract, reading, retrieve
 from tipbot.config import Config
 from tipbot.embed import Embedder
-from tipbot.errors import IndexError_, IndexMissing, QuestionError
+from tipbot.errors import ConfigError, IndexError_, IndexMissing, QuestionError
 from tipbot.index import IndexData, build_index, check_settings, corpus_changed, load_current
 from tipbot.index.build import Progress, corpus_present
 from tipbot.index.store import current_build_name
 from tipbot.lexical import analyze
+from tipbot.reader import Reader
+from tipbot.scorer import LinearScorer
 from tipbot.tokens import encoding
-from tipbot.types import Answer, Hit
+from tipbot.types import Answer, Hit, Quote
 
 # Terminal colour and cursor codes pasted along with a question.
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
@@ -42,6 +44,22 @@ class Archive:
         self.quote_settings = extract.QuoteSettings(
             max_sentences=cfg.answer.max_sentences, max_chars=cfg.answer.max_quote_chars
         )
+        self.reader: Reader | None = None
+        self.scorer: LinearScorer | None = None
+        self.abstention: abstention.ReaderAbstention | None = None
+        self.reader_settings = reading.ReaderSettings.from_config(cfg.answer)
+        if cfg.answer.reader:
+            # The question encoder's word table is the reader's too (frozen in training).
+            word = embedder.questions.word if embedder.questions is not None else None
+            self.reader = Reader(word=word)
+            try:
+                self.scorer = LinearScorer()
+                self.abstention = abstention.ReaderAbstention()
+            except (OSError, ValueError, KeyError) as e:
+                raise ConfigError(
+                    f"cannot read the reader's settings ({type(e).__name__}: {e}): reinstall "
+                    "tipbot, or set [answer] reader = false to answer without the reader"
+                ) from None
 
     # ---- opening and reloading -------------------------------------------------------------
 
@@ -139,17 +157,28 @@ class Archive:
         label: str | None = None,
         mode: retrieve.Mode = retrieve.Mode.HYBRID,
         abstain: bool = True,
+        reader: bool | None = None,
     ) -> Answer:
+        """Answer a question with up to ``k`` quotes.
+
+        ``abstain``: as users get it, declining when nothing answers and leaving out later
+        posts that do not answer; False quotes the first ``k`` posts whatever they hold (the
+        evaluator's rankings). ``reader``: None follows the config; False answers without the
+        reader (hand-weighted quotes), as ``[answer] reader = false`` does."""
         data = self.data  # one snapshot for the whole question
         text, note = self.clean_question(question)
         k = self.cfg.retrieval.k if k is None else k
         if k <= 0:
             raise QuestionError(f"the number of results must be at least 1, got {k}")
+        use_reader = self.reader is not None and reader is not False
         qvec = self.embedder.encode_one(text)
-        hits = self.search(data, qvec, text, k, mode, retrieve.Filters(since, until, label))
-        quotes, evidence = self.quote(data, hits, qvec, text)
-        if not quotes:
+        depth = max(k, self.reader_settings.depth) if use_reader else k
+        hits = self.search(data, qvec, text, depth, mode, retrieve.Filters(since, until, label))
+        if not hits:
             return Answer(question, False, (), note=note)
+        if use_reader:
+            return self._read(data, hits, qvec, text, question, k, abstain, note)
+        quotes, evidence = self.quote(data, hits, qvec, text)
         if abstain:
             a = self.cfg.answer
             missing = abstention.unknown_names(text, data.lexical)
@@ -160,6 +189,43 @@ class Archive:
                 note = "; ".join(x for x in (note, why) if x)
                 return Answer(question, False, (), closest=tuple(quotes), note=note)
         return Answer(question, True, tuple(quotes), note=note)
+
+    def _read(
+        self,
+        data: IndexData,
+        hits: list[Hit],
+        qvec: np.ndarray,
+        text: str,
+        question: str,
+        k: int,
+        abstain: bool,
+        note: str,
+    ) -> Answer:
+        """The reader's answer: the first posts reranked and quoted by what the reader found.
+        Users get every post read (``k`` of them at most); the evaluator's longer rankings
+        (``abstain`` off) have the posts past ``reader_posts`` quoted by hand weights."""
+        assert self.reader is not None and self.scorer is not None
+        s = self.reader_settings
+        term_ids, idf = extract.query_terms(data, analyze(text))
+        depth = max(k, s.depth) if abstain else s.depth
+        readings = reading.read(
+            data, hits[:depth], qvec, text, self.reader, self.scorer, self.quote_settings,
+            s, term_ids, idf, self.cfg.model.query_threads,
+        )  # fmt: skip
+        quotes: list[Quote] = []
+        for r in readings[:k]:
+            chosen = extract.choose_sentences(data, r.scored, self.quote_settings)
+            quotes.append(extract.make_quote(data, r.hit, r.scored, chosen, r.answer))
+        if k > len(quotes):
+            quotes += self.quote(data, hits[depth:k], qvec, text)[0]
+        if not abstain:
+            return Answer(question, True, tuple(quotes), note=note)
+        unknown = bool(abstention.unknown_names(text, data.lexical))
+        if self.abstention.probability(readings[0].evidence(unknown)) < s.min_answer:
+            return Answer(question, False, (), closest=tuple(quotes), note=note)
+        shown = [q for i, (q, r) in enumerate(zip(quotes, readings[:k], strict=True))
+                 if i == 0 or r.answer >= s.min_shown]  # fmt: skip
+        return Answer(question, True, tuple(shown), note=note)
 
     def search(
         self,

@@ -53,14 +53,18 @@ class _BlasCap:
         self._lock = threading.Lock()
         self._inside = 0
         self._limiter = None
+        self._controller = None
 
     @contextmanager
     def cap(self, threads: int) -> Iterator[None]:
-        from threadpoolctl import threadpool_limits
+        from threadpoolctl import ThreadpoolController
 
         with self._lock:
             if self._inside == 0:
-                self._limiter = threadpool_limits(limits=threads, user_api="blas")
+                # Finding the loaded BLAS libraries scans the process's libraries (~2 ms): once.
+                if self._controller is None:
+                    self._controller = ThreadpoolController()
+                self._limiter = self._controller.limit(limits=threads, user_api="blas")
             self._inside += 1
         try:
             yield
@@ -70,6 +74,10 @@ class _BlasCap:
                 if self._inside == 0 and self._limiter is not None:
                     self._limiter.restore_original_limits()
                     self._limiter = None
+
+
+# One for the process: the question encoder and the reader share BLAS's thread setting.
+BLAS = _BlasCap()
 
 
 class NumpyBert:
@@ -91,7 +99,6 @@ class NumpyBert:
         # counting never mutates it under another thread) and ``encode`` cuts the ids itself.
         self.tokenizer.no_padding()
         self.tokenizer.no_truncation()
-        self._blas = _BlasCap()
         weights = load_file(str(path / "model.safetensors"))
         # Checkpoints saved from BertModel have bare names; from BertFor… they carry "bert.".
         w = {k.removeprefix("bert."): v.astype(np.float32, copy=False) for k, v in weights.items()}
@@ -99,34 +106,7 @@ class NumpyBert:
         self.pos = w["embeddings.position_embeddings.weight"]
         self.type0 = w["embeddings.token_type_embeddings.weight"][0]
         self.emb_ln = (w["embeddings.LayerNorm.weight"], w["embeddings.LayerNorm.bias"])
-        self.layers = []
-        for i in range(int(cfg["num_hidden_layers"])):
-            p = f"encoder.layer.{i}."
-
-            def lin(name: str, p: str = p) -> tuple[np.ndarray, np.ndarray]:
-                # Stored (out, in); transposed once here so every matmul is x @ W.
-                return (
-                    np.ascontiguousarray(w[p + name + ".weight"].T),
-                    w[p + name + ".bias"],
-                )
-
-            # Query, key and value as one matrix: one matmul instead of three.
-            q, k, v = (
-                lin("attention.self.query"),
-                lin("attention.self.key"),
-                lin("attention.self.value"),
-            )
-            qkv = (np.concatenate([q[0], k[0], v[0]], axis=1), np.concatenate([q[1], k[1], v[1]]))
-            self.layers.append(
-                (
-                    qkv,
-                    lin("attention.output.dense"),
-                    (w[p + "attention.output.LayerNorm.weight"], w[p + "attention.output.LayerNorm.bias"]),
-                    lin("intermediate.dense"),
-                    lin("output.dense"),
-                    (w[p + "output.LayerNorm.weight"], w[p + "output.LayerNorm.bias"]),
-                )
-            )  # fmt: skip
+        self.layers = load_layers(w, int(cfg["num_hidden_layers"]))
         self.dim = int(self.word.shape[1])
 
     @staticmethod
@@ -158,7 +138,7 @@ class NumpyBert:
         question is one text. ``threads`` caps BLAS threads for the call: on a short text more
         threads barely help and spin-wait against everything else on a busy machine."""
         out = np.empty((len(texts), self.dim), dtype=np.float32)
-        with self._blas.cap(threads):
+        with BLAS.cap(threads):
             for i, enc in enumerate(self.tokenizer.encode_batch(list(texts))):
                 ids = enc.ids
                 if len(ids) > self.max_pieces:
@@ -172,35 +152,111 @@ class NumpyBert:
 
     def _forward(self, ids: np.ndarray) -> np.ndarray:
         """Token ids (n,) → last hidden states (n, dim). Unpadded, so no attention mask."""
-        from scipy.special import erf
-
         n = len(ids)
-        x = self.word[ids] + self.pos[:n] + self.type0
-        x = self._norm(x, self.emb_ln)
-        heads, dh = self.heads, self.dim // self.heads
-        scale = 1.0 / math.sqrt(dh)  # Python floats keep the arithmetic in float32
-        for qkv, out, ln1, up, down, ln2 in self.layers:
-            h = x @ qkv[0] + qkv[1]
-            d = self.dim
-            q, k, v = h[:, :d], h[:, d : 2 * d], h[:, 2 * d :]
-            q = q.reshape(n, heads, dh).transpose(1, 0, 2)
-            k = k.reshape(n, heads, dh).transpose(1, 2, 0)
-            v = v.reshape(n, heads, dh).transpose(1, 0, 2)
-            scores = (q @ k) * scale  # (heads, n, n)
+        x = layer_norm(self.word[ids] + self.pos[:n] + self.type0, self.emb_ln, self.eps)
+        return run_layers(x, self.layers, self.heads, self.eps)
+
+
+Linear = tuple[np.ndarray, np.ndarray]  # (weight as (in, out), bias)
+Norm = tuple[np.ndarray, np.ndarray]  # (scale, shift)
+Layer = tuple[Linear, Linear, Norm, Linear, Linear, Norm]  # qkv, out, ln1, up, down, ln2
+
+
+def load_layers(w: dict[str, np.ndarray], n: int, prefix: str = "encoder.layer.") -> list[Layer]:
+    """BERT encoder layers 0…n-1 from a float32 state dict, ready for ``run_layers``."""
+    layers = []
+    for i in range(n):
+        p = f"{prefix}{i}."
+
+        def lin(name: str, p: str = p) -> Linear:
+            # Stored (out, in); transposed once here so every matmul is x @ W.
+            return np.ascontiguousarray(w[p + name + ".weight"].T), w[p + name + ".bias"]
+
+        # Query, key and value as one matrix: one matmul instead of three.
+        q, k, v = (
+            lin("attention.self.query"),
+            lin("attention.self.key"),
+            lin("attention.self.value"),
+        )
+        qkv = (np.concatenate([q[0], k[0], v[0]], axis=1), np.concatenate([q[1], k[1], v[1]]))
+        layers.append(
+            (
+                qkv,
+                lin("attention.output.dense"),
+                (w[p + "attention.output.LayerNorm.weight"], w[p + "attention.output.LayerNorm.bias"]),
+                lin("intermediate.dense"),
+                lin("output.dense"),
+                (w[p + "output.LayerNorm.weight"], w[p + "output.LayerNorm.bias"]),
+            )
+        )  # fmt: skip
+    return layers
+
+
+def run_layers(
+    x: np.ndarray,
+    layers: Sequence[Layer],
+    heads: int,
+    eps: float,
+    bounds: Sequence[tuple[int, int]] | None = None,
+    activation: str = "gelu",
+) -> np.ndarray:
+    """Embedded tokens (n, dim) → last hidden states (n, dim).
+
+    ``bounds``: several sequences packed one after another, (start, end) rows each; a token
+    attends only within its own sequence. Packing instead of padding keeps every matmul but
+    attention one large product over real tokens only (pairs of a question and a sentence
+    differ in length by half). ``activation``: "gelu" (exact, with erf: the packaged model's)
+    or "gelu_tanh" (the tanh approximation; scipy's float32 erf costs as much as a matmul on
+    a batch, tanh a tenth of that)."""
+
+    n, d = x.shape
+    spans = bounds or [(0, n)]
+    dh = d // heads
+    scale = 1.0 / math.sqrt(dh)  # Python floats keep the arithmetic in float32
+    for qkv, out, ln1, up, down, ln2 in layers:
+        h = x @ qkv[0] + qkv[1]
+        ctx = np.empty((n, d), dtype=x.dtype)
+        for a, b in spans:
+            m = b - a
+            q = h[a:b, :d].reshape(m, heads, dh).transpose(1, 0, 2)
+            k = h[a:b, d : 2 * d].reshape(m, heads, dh).transpose(1, 2, 0)
+            v = h[a:b, 2 * d :].reshape(m, heads, dh).transpose(1, 0, 2)
+            scores = (q @ k) * scale  # (heads, m, m)
             scores -= scores.max(axis=-1, keepdims=True)
             np.exp(scores, out=scores)
             scores /= scores.sum(axis=-1, keepdims=True)
-            ctx = (scores @ v).transpose(1, 0, 2).reshape(n, self.dim)
-            x = self._norm(x + ctx @ out[0] + out[1], ln1)
-            hidden = x @ up[0] + up[1]
-            hidden = 0.5 * hidden * (1.0 + erf(hidden * _SQRT_HALF))  # BERT's exact GELU
-            x = self._norm(x + hidden @ down[0] + down[1], ln2)
-        return x
+            ctx[a:b] = (scores @ v).transpose(1, 0, 2).reshape(m, d)
+        x = layer_norm(x + ctx @ out[0] + out[1], ln1, eps)
+        hidden = _gelu(x @ up[0] + up[1], activation)
+        x = layer_norm(x + hidden @ down[0] + down[1], ln2, eps)
+    return x
 
-    def _norm(self, x: np.ndarray, ln: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
-        # LayerNorm with sums rather than .mean(): the same arithmetic, less call overhead
-        # on these small arrays (it runs 13 times per question).
-        inv_d = 1.0 / x.shape[-1]
-        xc = x - x.sum(axis=-1, keepdims=True) * inv_d
-        var = np.einsum("ij,ij->i", xc, xc)[:, None] * inv_d
-        return xc * (1.0 / np.sqrt(var + self.eps)) * ln[0] + ln[1]
+
+_TANH_SCALE = math.sqrt(2.0 / math.pi)
+
+
+def _gelu(h: np.ndarray, activation: str) -> np.ndarray:
+    """GELU in place on a fresh array."""
+    if activation == "gelu_tanh":
+        # 0.5 h (1 + tanh(sqrt(2/pi) (h + 0.044715 h^3))), torch's approximate="tanh"
+        inner = h * h
+        inner *= 0.044715 * _TANH_SCALE
+        inner += _TANH_SCALE
+        inner *= h
+        np.tanh(inner, out=inner)
+        inner += 1.0
+        h *= inner
+        h *= 0.5
+        return h
+    from scipy.special import erf
+
+    return 0.5 * h * (1.0 + erf(h * _SQRT_HALF))  # BERT's exact GELU
+
+
+def layer_norm(x: np.ndarray, ln: Norm, eps: float) -> np.ndarray:
+    # LayerNorm with sums rather than .mean(): the same arithmetic, less call overhead on
+    # these small arrays (it runs 13 times per question).
+    inv_d = 1.0 / x.shape[-1]
+    xc = x - x.sum(axis=-1, keepdims=True) * inv_d
+    var = np.einsum("ij,ij->i", xc, xc)[:, None] * inv_d
+    return xc * (1.0 / np.sqrt(var + eps)) * ln[0] + ln[1]

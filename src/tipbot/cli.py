@@ -152,7 +152,7 @@ def _date(value: str | None, name: str) -> dt.date | None:
     "--results",
     "k",
     type=click.IntRange(1, 20),
-    help="How many posts to quote (default: config retrieval.k).",
+    help="At most this many posts; those the reader finds no answer in are left out (default: config retrieval.k).",
 )
 @click.option("--since", help="Only posts on or after this date (YYYY-MM-DD).")
 @click.option("--until", help="Only posts on or before this date (YYYY-MM-DD).")

@@ -75,6 +75,21 @@ class AnswerConfig:
     max_quote_chars: int = 450
     # Questions longer than this many tokens are shortened: bounded work for any input.
     max_question_tokens: int = 128
+    # The reader (a cross-encoder trained on SQuAD v1.1 train) chooses the quotes, reranks the
+    # first posts and decides when to decline; false falls back to hand-weighted quotes and
+    # the two abstention rules above.
+    reader: bool = True
+    # Posts the reader reads and reranks, and sentences it reads in each (picked by the
+    # learned linear scorer).
+    reader_posts: int = 5
+    reader_sentences: int = 4
+    # A post's rank: retrieval's score (standardised over the posts read) plus this times the
+    # logit of its best sentence.
+    rerank_weight: float = 0.5
+    # Below this probability that the first post answers, tipbot declines…
+    min_answer: float = 0.5
+    # …and a later post below this is left out (-k is a maximum).
+    min_shown: float = 0.5
 
 
 @dataclass(frozen=True)
@@ -121,9 +136,12 @@ _POSITIVE = {
     ("retrieval", "candidates"), ("retrieval", "rrf_k"), ("answer", "max_sentences"),
     ("answer", "max_quote_chars"), ("answer", "max_question_tokens"), ("bot", "max_concurrency"),
     ("index", "exact_up_to"), ("bot", "cooldown_questions"), ("model", "query_threads"),
-    ("bot", "reload_check_seconds"), ("bot", "cooldown_seconds"),
+    ("bot", "reload_check_seconds"), ("bot", "cooldown_seconds"), ("answer", "reader_posts"),
+    ("answer", "reader_sentences"),
 }  # fmt: skip
 _SHARES = {
+    ("answer", "min_answer"),
+    ("answer", "min_shown"),
     ("retrieval", "dense_weight"),
     ("retrieval", "sentence_weight"),
     ("retrieval", "overlap_weight"),

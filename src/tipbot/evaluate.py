@@ -5,10 +5,14 @@
     report.to_json()["metrics"]["recall@1"]
 
 Per question, each retrieval mode (lexical, dense, hybrid) ranks posts with
-``archive.ask(q, k, mode=m, abstain=False)``; the *pipeline* is what a user gets:
-``archive.ask(q)`` with the config's k and abstention on, timed for latency. The pipeline ranks
-posts exactly as hybrid does, so its ranking metrics are hybrid's; its quote metrics count only
-the quotes it shows (none when it declines).
+``archive.ask(q, k, mode=m, abstain=False, reader=False)``: retrieval alone, hand-weighted
+quotes. The ``reader`` mode is hybrid retrieval with the reader reranking the first posts and
+choosing the quotes (when the config has the reader on). The *pipeline* is what a user gets:
+``archive.ask(q)`` with the config's k and abstention on, timed for latency. It ranks posts as
+the reader mode does (hybrid without a reader), so its ranking metrics are that mode's; its
+quote metrics count only the quotes it shows (none when it declines). With the reader on, the
+pipeline is also run with it off (``pipeline_no_reader``: quote and abstention metrics), so
+the two stand side by side.
 
 Metrics:
 
@@ -48,7 +52,8 @@ from tipbot.errors import QuestionError, TipbotError
 from tipbot.evaluate_io import Question
 from tipbot.retrieve import Mode
 
-MODES = tuple(m.value for m in Mode)  # lexical, dense, hybrid
+READER = "reader"
+MODES = (*(m.value for m in Mode), READER)  # lexical, dense, hybrid, reader
 PIPELINE = "pipeline"
 RANKING = {
     "success@1": Success @ 1,
@@ -104,6 +109,8 @@ class Outcome:
     answered: bool  # the pipeline's answer
     shown: list[tuple[str, str]]  # the quotes the pipeline shows
     latency_ms: float
+    # The pipeline with the reader off, when the archive has one: (answered, shown).
+    plain: tuple[bool, list[tuple[str, str]]] | None = None
 
 
 def _falling(scores: Sequence[float]) -> list[float]:
@@ -118,8 +125,16 @@ def _falling(scores: Sequence[float]) -> list[float]:
     return out
 
 
-def _run_modes(modes: Sequence[str]) -> list[str]:
-    return [m for m in MODES if m in modes or m == "hybrid"]
+def _run_modes(modes: Sequence[str], reader: bool = False) -> list[str]:
+    """The modes run: those asked for, hybrid always, the reader's whenever there is one (the
+    pipeline ranks as it does)."""
+    return [m for m in MODES if m in modes or m == "hybrid" or (m == READER and reader)]
+
+
+def _mode_args(mode: str) -> dict:
+    if mode == READER:
+        return {"mode": Mode.HYBRID, "reader": True}
+    return {"mode": Mode(mode), "reader": False}
 
 
 def _ask(archive, q: Question, **kw):
@@ -135,16 +150,17 @@ def run_questions(
 ) -> list[Outcome]:  # fmt: skip
     """Ask every question in each mode (k posts each; hybrid always, the pipeline ranks with it)
     and through the pipeline (timed)."""
-    modes = _run_modes(modes)
+    has_reader = getattr(archive, "reader", None) is not None
+    modes = _run_modes([m for m in modes if m != READER or has_reader], has_reader)
     if questions:  # warm-up: first calls pay for lazy loading and caches
         for mode in modes:
-            _ask(archive, questions[0], k=k, mode=Mode(mode), abstain=False)
+            _ask(archive, questions[0], k=k, abstain=False, **_mode_args(mode))
         _ask(archive, questions[0])
     outcomes = []
     for i, q in enumerate(questions, 1):
         rankings = {}
         for mode in modes:
-            res = _ask(archive, q, k=k, mode=Mode(mode), abstain=False).results
+            res = _ask(archive, q, k=k, abstain=False, **_mode_args(mode)).results
             ranked = list(
                 zip([r.post_id for r in res], _falling([r.score for r in res]), strict=True)
             )
@@ -153,7 +169,11 @@ def run_questions(
         answer = _ask(archive, q)
         ms = (time.perf_counter() - start) * 1000
         shown = [(r.post_id, r.text) for r in answer.results]
-        outcomes.append(Outcome(q, rankings, answer.answered, shown, ms))
+        plain = None
+        if has_reader:
+            off = _ask(archive, q, reader=False)
+            plain = (off.answered, [(r.post_id, r.text) for r in off.results])
+        outcomes.append(Outcome(q, rankings, answer.answered, shown, ms, plain))
         if progress:
             progress(i, len(questions))
     return outcomes
@@ -192,6 +212,8 @@ class Report:
     per_question: list[dict]
     answerable: int
     with_answers: int
+    # The pipeline with the reader off (ranking, quotes, abstention), when there is a reader.
+    plain: dict | None = None
 
     @property
     def questions(self) -> int:
@@ -202,6 +224,8 @@ class Report:
             "metrics": self.metrics, "modes": self.modes, "abstention": self.abstention,
             "latency_ms": self.latency_ms, "questions": self.questions,
         }  # fmt: skip
+        if self.plain is not None:
+            out["pipeline_no_reader"] = self.plain
         if per_question:
             out["per_question"] = self.per_question
         return out
@@ -213,7 +237,13 @@ def summarise(outcomes: Sequence[Outcome], modes: Sequence[str] = MODES) -> Repo
     per_mode: dict[str, dict] = {}
     curves: dict[str, list[float | None]] = {}
     per_q_rank = {}
-    for mode in _run_modes(modes):
+    has_reader = bool(outcomes) and READER in outcomes[0].modes
+    ranked_by = READER if has_reader else "hybrid"
+    # Reported: the modes asked for, and the reader's whenever it ran (it is the pipeline's
+    # ranking); hybrid runs always but is shown only when asked for.
+    modes = [m for m in MODES if m in modes or (m == READER and has_reader)]
+    modes = [m for m in modes if m != READER or has_reader]
+    for mode in _run_modes(modes, has_reader):
         values = ranking_per_question(outcomes, mode)
         per_q_rank[mode] = values
         metrics = {
@@ -225,21 +255,15 @@ def summarise(outcomes: Sequence[Outcome], modes: Sequence[str] = MODES) -> Repo
         metrics["quote_chars"] = _first_quote_chars([o.modes[mode].quotes for o in outcomes])
         per_mode[mode] = metrics
         curves[mode] = [_mean([values[o.question.qid][m] for o in answerable]) for m in CURVE]
-    pipeline = {n: per_mode["hybrid"][n] for n in RANKING}
-    for n in (1, 3):
-        pipeline[f"answer_in_quote@{n}"] = _mean(
-            [answer_in_quote(o.question, o.shown, n) for o in with_answers]
-        )
-    pipeline["quote_chars"] = _first_quote_chars([o.shown for o in outcomes])
-    off_topic = [o for o in outcomes if not o.question.answerable]
-    declined = _mean([not o.answered for o in answerable])
-    abstention = {
-        "declined_unanswerable": _mean([not o.answered for o in off_topic]),
-        "answered_answerable": None if declined is None else 1 - declined,
-        "declined_answerable": declined,
-        "unanswerable": len(off_topic),
-        "answerable": len(answerable),
-    }
+    pipeline = {n: per_mode[ranked_by][n] for n in RANKING}
+    pipeline.update(_shown_metrics(outcomes, [(o.answered, o.shown) for o in outcomes]))
+    abstention = _abstention(outcomes, [o.answered for o in outcomes])
+    plain = None
+    if has_reader:
+        runs = [o.plain or (False, []) for o in outcomes]
+        plain = {n: per_mode["hybrid"][n] for n in RANKING}
+        plain.update(_shown_metrics(outcomes, runs))
+        plain.update(_abstention(outcomes, [a for a, _ in runs]))
     lat = [o.latency_ms for o in outcomes]
     latency = dict.fromkeys(("p50", "p95", "p99", "mean", "max"))
     if lat:
@@ -252,8 +276,8 @@ def summarise(outcomes: Sequence[Outcome], modes: Sequence[str] = MODES) -> Repo
         row = {
             "id": q.qid, "question": q.text, "source": q.source, "gold": sorted(q.relevant),
             "answerable": q.answerable, "answered": o.answered, "latency_ms": round(o.latency_ms, 2),
-            "ranked": [d for d, _ in o.modes["hybrid"].ranked],
-            "metrics": _question_metrics(q, o.shown, per_q_rank["hybrid"].get(q.qid)),
+            "ranked": [d for d, _ in o.modes[ranked_by].ranked],
+            "metrics": _question_metrics(q, o.shown, per_q_rank[ranked_by].get(q.qid)),
             "modes": {
                 m: {"ranked": [d for d, _ in o.modes[m].ranked],
                     "metrics": _question_metrics(q, o.modes[m].quotes, per_q_rank[m].get(q.qid))}
@@ -264,9 +288,38 @@ def summarise(outcomes: Sequence[Outcome], modes: Sequence[str] = MODES) -> Repo
     return Report(
         metrics=pipeline, modes={m: per_mode[m] for m in modes}, abstention=abstention,
         latency_ms=latency, curves={m: curves[m] for m in modes}, latencies=lat,
-        run={o.question.qid: o.modes["hybrid"].ranked for o in outcomes},
+        run={o.question.qid: o.modes[ranked_by].ranked for o in outcomes},
         per_question=rows, answerable=len(answerable), with_answers=len(with_answers),
+        plain=plain,
     )  # fmt: skip
+
+
+def _shown_metrics(outcomes: Sequence[Outcome], runs) -> dict[str, float | None]:
+    """Quote metrics of what a pipeline showed: runs[i] = (answered, [(post id, quote)])."""
+    out: dict[str, float | None] = {}
+    for n in (1, 3):
+        out[f"answer_in_quote@{n}"] = _mean(
+            [
+                answer_in_quote(o.question, shown, n)
+                for o, (_, shown) in zip(outcomes, runs, strict=True)
+                if o.question.answerable and o.question.answers
+            ]
+        )
+    out["quote_chars"] = _first_quote_chars([shown for _, shown in runs])
+    return out
+
+
+def _abstention(outcomes: Sequence[Outcome], answered: Sequence[bool]) -> dict:
+    off = [not a for o, a in zip(outcomes, answered, strict=True) if not o.question.answerable]
+    missed = [not a for o, a in zip(outcomes, answered, strict=True) if o.question.answerable]
+    declined = _mean(missed)
+    return {
+        "declined_unanswerable": _mean(off),
+        "answered_answerable": None if declined is None else 1 - declined,
+        "declined_answerable": declined,
+        "unanswerable": len(off),
+        "answerable": len(missed),
+    }
 
 
 def _first_quote_chars(quote_lists: Sequence[list[tuple[str, str]]]) -> float | None:

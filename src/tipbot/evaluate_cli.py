@@ -212,6 +212,8 @@ def render_report(report, per_question: bool = False, width: int = 100) -> Group
     table = Table(title=title, box=box.SIMPLE_HEAVY, title_justify="left")
     table.add_column("metric")
     columns = {**report.modes, "pipeline": report.metrics}
+    if report.plain is not None:
+        columns["no reader"] = report.plain
     for name in columns:
         table.add_column(name, justify="right", style="bold" if name == "pipeline" else None)
     for metric in METRICS:
@@ -240,13 +242,25 @@ def render_report(report, per_question: bool = False, width: int = 100) -> Group
             f"p99 {lat['p99']:.1f} ms (mean {lat['mean']:.1f}, max {lat['max']:.1f})"
         )
     parts.append(Text("pipeline: " + "; ".join(lines), style="bold") if lines else Text(""))
+    if report.plain is not None:
+        p = report.plain
+        plain = []
+        if n_off:
+            plain.append(f"declined {round(p['declined_unanswerable'] * n_off)}/{n_off} off-topic")
+        if p["answerable"]:
+            plain.append(
+                f"wrongly declined {round(p['declined_answerable'] * p['answerable'])}/"
+                f"{p['answerable']} answerable"
+            )
+        parts.append(Text("pipeline without the reader: " + "; ".join(plain)))
     parts.append(
         Text(
             f"Ranking metrics over the {report.answerable} answerable questions (ir-measures). "
             f"answer_in_quote: a quote from a gold post holds a gold answer, over the "
             f"{report.with_answers} questions that list answers; quote_chars: the first quote's "
-            f"mean length. pipeline = hybrid ranking + "
-            "the quotes `tipbot ask` shows + abstention.",
+            "mean length. reader = hybrid ranking with the reader reranking the first posts and "
+            "choosing the quotes; pipeline = what `tipbot ask` shows, abstention included; "
+            "no reader = the pipeline with [answer] reader = false.",
             style="dim",
         )
     )

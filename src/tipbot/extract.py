@@ -186,7 +186,24 @@ def query_terms(data: IndexData, terms: list[str]) -> tuple[np.ndarray, np.ndarr
     return ids, data.lexical.idf(ids).astype(np.float32)
 
 
-def score_sentences(
+@dataclass(frozen=True)
+class Features:
+    """What the index tells about each sentence of one post, beside the question: arrays of
+    (n sentences,), float32. The hand-weighted score and the reader's preselection read these.
+    """
+
+    rows: np.ndarray  # global sentence rows, in the post's order
+    sentences: list[str]
+    dense: np.ndarray  # cosine with the question
+    lexical: np.ndarray  # share of the question's idf mass held (global rarity)
+    local: np.ndarray  # the same with words also weighted by rarity within the post
+    in_chunk: np.ndarray  # 1 inside the chunk retrieval matched
+    typed: np.ndarray  # 1 when holding the kind of thing asked for (answer_type_evidence)
+    title: np.ndarray  # share of the title's words repeated
+    query: dict[int, float]  # the question's term ids → idf
+
+
+def sentence_features(
     data: IndexData,
     hit: Hit,
     qvec: np.ndarray,
@@ -194,8 +211,8 @@ def score_sentences(
     term_ids: np.ndarray,
     idf: np.ndarray,
     s: QuoteSettings,
-) -> Scored:
-    """Score every sentence of the hit's post. term_ids, idf: from ``query_terms``."""
+) -> Features:
+    """Features of every sentence of the hit's post. term_ids, idf: from ``query_terms``."""
     p = hit.post_index
     s0, s1 = int(data.post_sent[p]), int(data.post_sent[p + 1])
     rows = np.arange(s0, s1)
@@ -210,18 +227,45 @@ def score_sentences(
     in_chunk = (rows >= data.chunk_sent_start[c]) & (rows < data.chunk_sent_end[c])
     common = common_in_archive(data, s.common_name_share)
     typed = answer_type_evidence(expected_answer(question), question, sentences, common)
-    title_share = data.sent_title_share[s0:s1]  # computed at build time
-    plain = (
-        s.w_dense * sims
-        + s.w_lexical * lex
-        + s.w_local * local
-        + s.w_in_chunk * in_chunk
-        + s.w_answer_type * typed
-        - s.w_title * title_share
-    )
-    scores = (plain - s.w_lead * (rows == s0)).astype(np.float32)
     query = dict(zip(term_ids.tolist(), idf.tolist(), strict=True))
-    return Scored(rows, scores, sims, lex, int(np.argmax(scores)), int(np.argmax(plain)), query)
+    return Features(
+        rows, sentences, sims.astype(np.float32), lex, local, in_chunk.astype(np.float32),
+        typed, data.sent_title_share[s0:s1], query,
+    )  # fmt: skip
+
+
+def hand_scores(f: Features, s: QuoteSettings) -> tuple[np.ndarray, np.ndarray]:
+    """(score with the lede discount, score without it): the hand-weighted sum that chooses
+    quotes when the reader is off."""
+    plain = (
+        s.w_dense * f.dense
+        + s.w_lexical * f.lexical
+        + s.w_local * f.local
+        + s.w_in_chunk * f.in_chunk
+        + s.w_answer_type * f.typed
+        - s.w_title * f.title
+    )
+    lead = np.zeros_like(plain)
+    lead[0] = s.w_lead
+    return (plain - lead).astype(np.float32), plain.astype(np.float32)
+
+
+def score_sentences(
+    data: IndexData,
+    hit: Hit,
+    qvec: np.ndarray,
+    question: str,
+    term_ids: np.ndarray,
+    idf: np.ndarray,
+    s: QuoteSettings,
+) -> Scored:
+    """Score every sentence of the hit's post by hand weights. term_ids, idf: from
+    ``query_terms``."""
+    f = sentence_features(data, hit, qvec, question, term_ids, idf, s)
+    scores, plain = hand_scores(f, s)
+    return Scored(
+        f.rows, scores, f.dense, f.lexical, int(np.argmax(scores)), int(np.argmax(plain)), f.query
+    )
 
 
 Piece = tuple[int, int, int]  # (position in Scored.rows, start, end in the post's text)

@@ -72,7 +72,7 @@ class TipTree(app_commands.CommandTree):
     since="Only posts on or after this date (YYYY-MM-DD)",
     until="Only posts on or before this date (YYYY-MM-DD)",
     label="Only posts with this label",
-    results="How many posts to quote (1-5)",
+    results="At most this many posts (1-5); posts that do not answer are left out",
 )
 @app_commands.allowed_contexts(guilds=True, dms=True, private_channels=True)
 async def ask(

@@ -1,0 +1,115 @@
+"""Hits → what the reader makes of them: which sentences answer, in which posts, how surely.
+
+For each of the first ``depth`` posts retrieval found, the linear scorer (``tipbot.scorer``)
+picks the ``per_post`` sentences most worth reading; the reader reads them all with the
+question in one batch. Each post then has an answer probability (its best sentence's), which
+
+- reranks the posts: retrieval's score (standardised over these posts) plus ``rerank_weight``
+  times the best sentence's logit;
+- decides whether to answer at all: below ``min_answer`` for the first post, tipbot declines;
+- decides which posts to show: a later post below ``min_shown`` is left out rather than quoted
+  for a passage that does not answer;
+- and scores the sentences to quote (``Scored``), the reader's probability for each sentence it
+  read and nothing for the rest, so the quote is built around what the reader chose.
+
+Every constant here was chosen on held-out SQuAD *train* articles (``training/fit_pipeline.py``;
+figures in README "Evaluating").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from tipbot import extract
+from tipbot.index.store import IndexData
+from tipbot.reader import Reader
+from tipbot.scorer import LinearScorer
+from tipbot.types import Hit
+
+
+@dataclass(frozen=True)
+class ReaderSettings:
+    """From ``[answer]`` in config.toml (``reader_posts``, ``reader_sentences``, …), where the
+    defaults live."""
+
+    depth: int
+    per_post: int
+    rerank_weight: float
+    min_answer: float
+    min_shown: float
+
+    @classmethod
+    def from_config(cls, a) -> ReaderSettings:  # a: config.AnswerConfig
+        return cls(a.reader_posts, a.reader_sentences, a.rerank_weight, a.min_answer, a.min_shown)
+
+
+@dataclass(frozen=True)
+class Reading:
+    """One post as read: its hit, its sentences scored for quoting, and the verdict."""
+
+    hit: Hit
+    scored: extract.Scored
+    answer: float  # probability that the post answers (its best sentence's)
+    logit: float  # the reader's logit for that sentence
+    rank: float  # the score posts are reranked by
+
+    def evidence(self, unknown_name: bool) -> np.ndarray:
+        """The columns of ``abstain.COLUMNS`` for this post."""
+        sc = self.scored
+        return np.array(
+            [self.logit, sc.dense.max(), self.hit.dense, sc.lexical.max(), float(unknown_name)]
+        )
+
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.clip(z, -30.0, 30.0)))
+
+
+def _standardise(x: np.ndarray) -> np.ndarray:
+    spread = float(x.std())
+    return (x - x.mean()) / spread if spread > 0 else np.zeros_like(x)
+
+
+def read(
+    data: IndexData,
+    hits: list[Hit],
+    qvec: np.ndarray,
+    question: str,
+    reader: Reader,
+    scorer: LinearScorer,
+    quote_settings: extract.QuoteSettings,
+    s: ReaderSettings,
+    term_ids: np.ndarray,
+    idf: np.ndarray,
+    threads: int = 1,
+) -> list[Reading]:
+    """The posts of ``hits`` (best first, as retrieval ranked them) read and reranked."""
+    if not hits:
+        return []
+    feats = [
+        extract.sentence_features(data, hit, qvec, question, term_ids, idf, quote_settings)
+        for hit in hits
+    ]
+    picks = [np.argsort(-scorer.scores(f), kind="stable")[: s.per_post] for f in feats]
+    passages = [
+        (data.posts[hit.post_index].title, f.sentences[int(i)])
+        for hit, f, chosen in zip(hits, feats, picks, strict=True)
+        for i in chosen
+    ]
+    logits = reader.logits(question, passages, threads)
+    out = []
+    at = 0
+    retrieval = _standardise(np.array([h.score for h in hits], dtype=np.float64))
+    for hit, f, chosen, base in zip(hits, feats, picks, retrieval, strict=True):
+        z = logits[at : at + len(chosen)]
+        at += len(chosen)
+        probs = np.zeros(len(f.rows), dtype=np.float32)
+        probs[chosen] = _sigmoid(z)
+        best = int(chosen[int(np.argmax(z))])
+        scored = extract.Scored(f.rows, probs, f.dense, f.lexical, best, best, f.query)
+        rank = float(base + s.rerank_weight * float(z.max()))
+        out.append(Reading(hit, scored, float(probs[best]), float(z.max()), rank))
+    # Equal scores keep retrieval's order (a stable sort).
+    return sorted(out, key=lambda r: -r.rank)

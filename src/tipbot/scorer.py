@@ -1,0 +1,63 @@
+"""A learned linear scorer over what the index stores: the cheap rival of the reader, and the
+reader's preselection.
+
+Each sentence of a post is described by the features ``extract.sentence_features`` computes
+(its cosine with the question, word overlap, answer type, title share…) and by where it stands
+among its post's sentences (the best cosine and overlap in the post, its place, its length).
+A weight per column, fitted on SQuAD v1.1 train by ``training/fit_scorer.py`` with a softmax
+over each post's sentences, turns that into a logit. It costs a few microseconds a sentence;
+it picks which sentences the reader reads.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from tipbot.extract import Features
+
+SCORER_FILE = Path(__file__).resolve().parent / "models" / "scorer.json"
+
+COLUMNS = (
+    "dense", "lexical", "local", "in_chunk", "typed", "title",
+    "dense_gap", "lexical_gap", "neighbour_dense", "first", "position", "log_chars",
+)  # fmt: skip
+
+
+def design(f: Features) -> np.ndarray:
+    """float64 (n sentences, len(COLUMNS)): the scorer's inputs for one post."""
+    base = np.stack([f.dense, f.lexical, f.local, f.in_chunk, f.typed, f.title], axis=1)
+    return design_from(base, np.array([len(s) for s in f.sentences]))
+
+
+def design_from(base: np.ndarray, chars: np.ndarray) -> np.ndarray:
+    """``design`` from the six feature columns of ``Features`` (dense, lexical, local,
+    in_chunk, typed, title) as (n, 6) and each sentence's length in characters."""
+    base = base.astype(np.float64)
+    n = base.shape[0]
+    dense, lexical = base[:, 0], base[:, 1]
+    neighbour = np.full(n, -1.0)
+    if n > 1:
+        neighbour[1:] = dense[:-1]
+        neighbour[:-1] = np.maximum(neighbour[:-1], dense[1:])
+    cols = [
+        *base.T, dense - dense.max(), lexical - lexical.max(), neighbour,
+        (np.arange(n) == 0).astype(np.float64), np.arange(n) / max(n - 1, 1),
+        np.log1p(chars.astype(np.float64)) / 6.0,
+    ]  # fmt: skip
+    return np.stack([np.asarray(c, dtype=np.float64) for c in cols], axis=1)
+
+
+class LinearScorer:
+    def __init__(self, path: Path = SCORER_FILE) -> None:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        if tuple(raw["columns"]) != COLUMNS:
+            raise ValueError(f"{path} was fitted on other columns: {raw['columns']}")
+        self.weights = np.asarray(raw["weights"], dtype=np.float64)
+        self.bias = float(raw["bias"])
+
+    def scores(self, f: Features) -> np.ndarray:
+        """float32 (n sentences,): higher is likelier to answer."""
+        return (design(f) @ self.weights + self.bias).astype(np.float32)

@@ -1,0 +1,93 @@
+"""The reader: it ships and loads offline, its numpy forward pass is torch's, it reads pairs the
+way it was trained to, and it tells an answering sentence from its neighbours."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from tipbot.bert import layer_norm, run_layers
+from tipbot.embed import packaged_model_path
+from tipbot.errors import ConfigError
+from tipbot.reader import READER_DIR, Reader, ReaderSpec, load_torch, torch_logits
+
+QUESTION = "Who pays for the police training courses in Ukraine?"
+PASSAGES = [
+    ("OSCE trains police in Ukraine", "The OSCE Project Co-ordinator in Ukraine runs courses for police officers on human trafficking."),
+    ("OSCE trains police in Ukraine", "The training sessions are funded by the Danish Foreign Ministry."),
+    ("OSCE trains police in Ukraine", "Some 1,800 officers have taken part since the project began."),
+    ("Banana bread", "Mash three ripe bananas and fold them into the batter."),
+    ("A very long title " * 8, "trafficking " * 200),  # cut to max_pieces
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def reader(embedder):
+    return Reader(word=embedder.questions.word)
+
+
+def test_the_reader_ships_with_the_package_and_its_card():
+    spec = ReaderSpec.read(READER_DIR)
+    assert (READER_DIR / "model.safetensors").stat().st_size < 50_000_000
+    card = (READER_DIR / "README.md").read_text(encoding="utf-8")
+    for must in ("all-MiniLM-L6-v2", "SQuAD", "CC BY-SA 4.0", "training/train_reader.py"):
+        assert must in card
+    assert 1 <= spec.layers <= 6
+
+
+def test_numpy_and_torch_give_the_same_logits(reader):
+    torch = pytest.importorskip("torch")
+    bert, head, _ = load_torch(READER_DIR, packaged_model_path())
+    pairs = reader.encoder.encode(QUESTION, PASSAGES)
+    ours = reader.logits_ids(pairs)
+    with torch.inference_mode():
+        reference = torch_logits(bert, head, pairs).numpy()
+    assert ours.shape == (len(PASSAGES),) and ours.dtype == np.float32
+    assert np.abs(ours - reference).max() < 1e-4, (ours, reference)
+
+
+def test_pairs_are_cut_to_the_trained_lengths(reader):
+    spec = reader.spec
+    pairs = reader.encoder.encode("why " * 100, PASSAGES)
+    for ids, first in pairs:
+        assert len(ids) <= spec.max_pieces
+        assert first == spec.max_question_pieces + 2  # [CLS] question [SEP]
+        assert ids[0] == reader.encoder.cls and ids[first - 1] == reader.encoder.sep
+        assert ids[-1] == reader.encoder.sep
+
+
+def test_packing_sequences_changes_nothing(reader):
+    # Pairs run packed into one batch, attending only within themselves, score as one alone.
+    pairs = reader.encoder.encode(QUESTION, PASSAGES)
+    together = reader.logits_ids(pairs)
+    alone = np.concatenate([reader.logits_ids([p]) for p in pairs])
+    assert np.abs(together - alone).max() < 1e-4
+
+
+def test_run_layers_with_bounds_is_each_sequence_alone(reader):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((11, reader.word.shape[1])).astype(np.float32)
+    x = layer_norm(x, reader.emb_ln, reader.spec.eps)
+    args = (reader.layers, reader.spec.heads, reader.spec.eps)
+    packed = run_layers(x, *args, bounds=[(0, 4), (4, 11)], activation=reader.spec.activation)
+    first = run_layers(x[:4], *args, activation=reader.spec.activation)
+    second = run_layers(x[4:], *args, activation=reader.spec.activation)
+    assert np.abs(packed - np.vstack([first, second])).max() < 1e-5
+
+
+def test_the_answering_sentence_scores_highest(reader):
+    # The sentence that answers shares no word with the question but "training"; its
+    # neighbours share more. An unrelated sentence scores far below all three.
+    z = reader.logits(QUESTION, PASSAGES[:4])
+    assert int(np.argmax(z)) == 1, z
+    assert z[3] < min(z[:3]), z
+    assert 1 / (1 + np.exp(-z[3])) < 0.1
+
+
+def test_a_damaged_reader_is_one_clear_error(tmp_path, embedder):
+    (tmp_path / "config.json").write_text(json.dumps({"layers": 2}))
+    (tmp_path / "model.safetensors").write_bytes(b"\x00" * 64)
+    with pytest.raises(ConfigError, match=r"cannot read the reader .*reader = false"):
+        Reader(tmp_path, word=embedder.questions.word)
