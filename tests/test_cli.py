@@ -39,7 +39,8 @@ def test_ask_json_has_the_documented_shape(seed_cfg):
         obj["question"]
         == "How much cash did the new UN victims trust fund hand out in its first grant round?"
     )
-    assert obj["answered"] is True and len(obj["results"]) == 3
+    # -k 3 is a maximum: later posts the reader finds no answer in are left out.
+    assert obj["answered"] is True and 1 <= len(obj["results"]) <= 3
     first = obj["results"][0]
     assert set(first) >= {"post_id", "title", "date", "url", "link", "quote", "score"}
     assert first["date"] == "2011-10-18" and "$300,000" in first["quote"]
@@ -119,9 +120,9 @@ def test_first_ask_builds_the_index_then_build_and_update_report(tmp_path):
         '[corpus]\npaths = ["corpus"]\nbase_url = "https://b.example"\n', encoding="utf-8"
     )
     r = run("--config", cfg, "ask", "--json", "Who exposed the peacekeepers?")
-    assert r.exit_code == 0 and json.loads(r.stdout)["results"][0]["url"].startswith(
-        "https://b.example/2011/09/"
-    )
+    assert r.exit_code == 0, r.output
+    shown = json.loads(r.stdout)  # answered, or declined with the closest passages
+    assert (shown["results"] or shown["closest"])[0]["url"].startswith("https://b.example/2011/09/")
     assert (tmp_path / "index" / "CURRENT").exists()
     r = run("--config", cfg, "index", "build")
     assert r.exit_code == 0

@@ -209,10 +209,12 @@ def test_eval_numbers_match_ask_json(archive):
     from tipbot.render.json import answer_dict
 
     report = evaluate(archive, load_questions(SMALL).questions).to_json(per_question=True)
-    recall1, success1, in_quote1, chars = [], [], [], []
+    recall1, success1, in_quote1, chars, declined = [], [], [], [], []
     for row, pq in zip(read_jsonl(SMALL), report["per_question"], strict=True):
         shown = answer_dict(archive.ask(row["question"]))  # what `tipbot ask --json` prints
         assert shown["answered"] == pq["answered"]
+        if not row["gold"]:
+            declined.append(float(not shown["answered"]))
         if shown["results"]:
             chars.append(len(shown["results"][0]["quote"]))
         if not row["gold"]:
@@ -233,7 +235,7 @@ def test_eval_numbers_match_ask_json(archive):
     assert report["metrics"]["success@1"] == pytest.approx(mean(success1))
     assert report["metrics"]["quote_chars"] == pytest.approx(mean(chars), abs=0.05)
     assert report["metrics"]["answer_in_quote@1"] == pytest.approx(mean(in_quote1))
-    assert report["abstention"]["declined_unanswerable"] == 1.0
+    assert report["abstention"]["declined_unanswerable"] == pytest.approx(mean(declined))
 
 
 # ---- the command ------------------------------------------------------------------------------
@@ -307,7 +309,7 @@ def test_fail_under_exit_codes(tipbot):
     bad = tipbot(
         "eval", SMALL, "--json",
         "--fail-under", "recall@1=1.01", "--fail-under", "recall@10=0.5",
-        "--fail-under", "declined_unanswerable=0.9", "--fail-under", "lexical.mrr@10=1.01",
+        "--fail-under", "declined_unanswerable=0.1", "--fail-under", "lexical.mrr@10=1.01",
     )  # fmt: skip
     assert bad.exit_code == 3
     json.loads(bad.stdout)  # the report is still printed
@@ -345,13 +347,15 @@ def test_feedback_round_trip_through_eval(tipbot, tmp_path):
 
 
 def test_devset_floors(tipbot):
-    """The CI gate (measured on the seed archive: success@1 0.977, recall@1 0.965, recall@3
-    0.965, mrr@10 0.983, answer_in_quote@1 and @3 0.953, every off-topic question declined, no
-    answerable one)."""
+    """The CI gate: today's figures less a margin (the pipeline, measured on the seed archive:
+    success@1 0.953, recall@1 0.953, recall@3 0.988, mrr@10 0.973, answer_in_quote@1 and @3
+    0.907, 6 of 8 off-topic questions declined, 41 of 43 answerable answered). The reader's
+    constants were fitted on SQuAD train, not here; the hand rules before it, set on these
+    questions, had 0.977 / 0.965 / 0.965 / 0.983 / 0.953, 8 of 8 and 43 of 43."""
     floors = {
-        "success@1": 0.95, "recall@1": 0.93, "recall@3": 0.93, "mrr@10": 0.95, "ndcg@10": 0.95,
-        "answer_in_quote@1": 0.9, "answer_in_quote@3": 0.9,
-        "declined_unanswerable": 0.85, "answered_answerable": 0.9,
+        "success@1": 0.93, "recall@1": 0.93, "recall@3": 0.93, "mrr@10": 0.95, "ndcg@10": 0.95,
+        "answer_in_quote@1": 0.85, "answer_in_quote@3": 0.85,
+        "declined_unanswerable": 0.6, "answered_answerable": 0.9,
     }  # fmt: skip
     args = [a for m, v in floors.items() for a in ("--fail-under", f"{m}={v}")]
     r = tipbot("eval", DATA / "devset.jsonl", "--json", "--modes", "hybrid", *args)

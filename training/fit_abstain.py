@@ -34,7 +34,10 @@ from tipbot.scorer import SCORER_FILE, LinearScorer  # noqa: E402
 def rows(path: Path, scorer, args) -> np.ndarray:
     """(questions, len(COLUMNS)): the first post's evidence after reranking."""
     out = []
-    for ranked, _, _ in simulate(prepare(path, scorer), args.posts, args.sentences, args.weight):
+    sim = simulate(
+        prepare(path, scorer), args.posts, args.sentences, args.weight, args.scorer_weight
+    )
+    for ranked, _, _ in sim:
         p, _, logit = ranked[0]
         out.append([logit, p["dense"], p["chunk_dense"], p["lexical"], p["unknown_name"]])
     return np.array(out, dtype=np.float64)
@@ -66,7 +69,8 @@ def main() -> None:
         ap.add_argument(f"--{name}", type=Path, required=True)
     ap.add_argument("--posts", type=int, default=5)
     ap.add_argument("--sentences", type=int, default=4)
-    ap.add_argument("--weight", type=float, default=0.5)
+    ap.add_argument("--weight", type=float, default=1.0)
+    ap.add_argument("--scorer-weight", type=float, default=0.75)
     ap.add_argument("--out", type=Path)
     args = ap.parse_args()
     scorer = LinearScorer(SCORER_FILE)
@@ -91,6 +95,15 @@ def main() -> None:
         off = (po < t).mean()
         cut = np.quantile(reader_only[1], off) if 0 < off < 1 else (-np.inf if off == 0 else np.inf)
         print(f"| {t} | {off:.4f} | {(pv < t).mean():.4f} | {(reader_only[0] < cut).mean():.4f} |")
+    # The rule that sets min_answer: decline at most 2 % of answerable validation questions,
+    # the share the hand rules declined on SQuAD (off-topic questions from other Wikipedia
+    # articles are far closer to the archive than a real user's off-topic question).
+    for share in (0.01, 0.02, 0.03):
+        t = float(np.quantile(pv, share))
+        print(
+            f"declining {share:.0%} of validation answerable: min_answer {t:.3f}, "
+            f"off-topic declined {(po < t).mean():.4f}"
+        )
     for share in (0.95, 0.99, 0.995):
         t = float(np.quantile(po, share))
         print(
@@ -99,9 +112,10 @@ def main() -> None:
 
     # Later posts: kept when the reader's probability for their best sentence is at least t.
     later = []
-    for ranked, _, _ in simulate(
-        prepare(args.val, scorer), args.posts, args.sentences, args.weight
-    ):
+    sim = simulate(
+        prepare(args.val, scorer), args.posts, args.sentences, args.weight, args.scorer_weight
+    )
+    for ranked, _, _ in sim:
         for p, best, logit in ranked[1:3]:
             holds = bool(p["gold"] and best is not None and p["labels"][best])
             later.append((1 / (1 + np.exp(-logit)), holds))
@@ -112,7 +126,8 @@ def main() -> None:
     )
     print("| min_shown | kept | kept holding an answer | answers lost | F1 |")
     print("| --- | --- | --- | --- | --- |")
-    for t in (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7):
+    # The rule that sets min_shown: lose at most a tenth of the answers later posts hold.
+    for t in (0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.6, 0.7):
         kept = lp >= t
         tp = (kept & lh).sum()
         prec = tp / max(kept.sum(), 1)
@@ -123,7 +138,8 @@ def main() -> None:
         args.out.write_text(json.dumps({
             "columns": list(COLUMNS), "weights": [round(float(v), 6) for v in w], "bias": round(b, 6),
             "fitted_on": "SQuAD v1.1 train (CC BY-SA 4.0), training/fit_abstain.py",
-            "pipeline": {"reader_posts": args.posts, "reader_sentences": args.sentences, "rerank_weight": args.weight},
+            "pipeline": {"reader_posts": args.posts, "reader_sentences": args.sentences,
+                         "rerank_weight": args.weight, "scorer_weight": args.scorer_weight},
         }, indent=2) + "\n")  # fmt: skip
         print(f"\nwrote {args.out}")
 

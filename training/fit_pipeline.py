@@ -109,9 +109,9 @@ def main() -> None:
     ap.add_argument("--scorer", type=Path, default=SCORER_FILE)
     ap.add_argument("--posts", type=int, default=5, help="reader_posts for the abstention table")
     ap.add_argument("--sentences", type=int, default=4, help="reader_sentences for it")
-    ap.add_argument("--weight", type=float, default=0.5, help="rerank_weight for it")
+    ap.add_argument("--weight", type=float, default=1.0, help="rerank_weight for it")
     ap.add_argument(
-        "--scorer-weight", type=float, default=0.0, help="g for the grid and abstention"
+        "--scorer-weight", type=float, default=0.75, help="g for the grid and abstention"
     )
     args = ap.parse_args()
     scorer = LinearScorer(args.scorer)

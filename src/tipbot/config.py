@@ -85,11 +85,16 @@ class AnswerConfig:
     reader_sentences: int = 4
     # A post's rank: retrieval's score (standardised over the posts read) plus this times the
     # logit of its best sentence.
-    rerank_weight: float = 0.5
-    # Below this probability that the first post answers, tipbot declines…
-    min_answer: float = 0.5
+    rerank_weight: float = 1.0
+    # A post's best sentence: the highest reader logit plus this times the linear score.
+    scorer_weight: float = 0.75
+    # Whose scores build the quotes: "hand" (the hand-weighted sum) or "reader" (the reader's
+    # sentence, companions by its probabilities). Chosen on validation: "hand".
+    quotes: str = "hand"
+    # Below this probability that the first post answers (models/abstain.json), tipbot declines…
+    min_answer: float = 0.25
     # …and a later post below this is left out (-k is a maximum).
-    min_shown: float = 0.5
+    min_shown: float = 0.15
 
 
 @dataclass(frozen=True)
@@ -130,6 +135,7 @@ _CHOICES = {
     ("index", "kind"): ("auto", "flat", "hnsw", "ivf"),
     ("retrieval", "fusion"): ("zscore", "rrf", "weighted"),
     ("chunking", "tokenizer"): ("cl100k_base", "o200k_base"),
+    ("answer", "quotes"): ("hand", "reader"),
 }
 _POSITIVE = {
     ("chunking", "max_tokens"), ("model", "batch_size"), ("retrieval", "k"),
@@ -139,6 +145,7 @@ _POSITIVE = {
     ("bot", "reload_check_seconds"), ("bot", "cooldown_seconds"), ("answer", "reader_posts"),
     ("answer", "reader_sentences"),
 }  # fmt: skip
+_NON_NEGATIVE = {("answer", "rerank_weight"), ("answer", "scorer_weight")}
 _SHARES = {
     ("answer", "min_answer"),
     ("answer", "min_shown"),
@@ -189,6 +196,8 @@ def _section(cls: type, raw: dict, name: str, path: str, base: Path) -> object:
             )
         if (name, key) in _POSITIVE and v <= 0:
             raise ConfigError(f"{where} in {path} must be greater than 0, got {v!r}")
+        if (name, key) in _NON_NEGATIVE and v < 0:
+            raise ConfigError(f"{where} in {path} must be 0 or more, got {v!r}")
         if (name, key) in _SHARES and not 0 <= v <= 1:
             raise ConfigError(f"{where} in {path} must be between 0 and 1, got {v!r}")
         values[key] = v
