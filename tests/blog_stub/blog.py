@@ -451,6 +451,8 @@ def home_page(kind: str, base: str, blog: Blog) -> str:
             f'<link rel="https://api.w.org/" href="{base}/wp-json/" />'
             f'<link rel="alternate" type="application/rss+xml" href="{base}/feed.xml" />'
         )
-    else:
+    elif kind == "rss":
         head = f'<link rel="alternate" type="application/rss+xml" title="Feed" href="{base}/feed.xml" />'
+    else:
+        head = ""
     return f"<!DOCTYPE html><html><head><title>{blog.title}</title>{head}</head><body><h1>{blog.title}</h1></body></html>"  # noqa: E501

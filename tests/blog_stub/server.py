@@ -138,20 +138,29 @@ class _Handler(BaseHTTPRequestHandler):
             stub.requests.append(req)
             stub.in_flight += 1
             stub.max_in_flight = max(stub.max_in_flight, stub.in_flight)
+        self._req = req
         try:
-            req.status = self._serve(stub, parts.path, query)
+            self._serve(stub, parts.path, query)
         except (BrokenPipeError, ConnectionResetError):
             pass
         finally:
-            req.end = time.monotonic()
-            with stub._lock:
-                stub.in_flight -= 1
+            self._finish()
+
+    def _finish(self) -> None:
+        """The answer is out (the client may already send its next request): count it done."""
+        req, self._req = getattr(self, "_req", None), None
+        if req is None:
+            return
+        req.end = time.monotonic()
+        with self.server_stub._lock:
+            self.server_stub.in_flight -= 1
 
     # ---- answering ---------------------------------------------------------------------------
 
     def _send(self, status: int, body: bytes, ctype: str, headers: dict | None = None) -> int:
         stub = self.server_stub
         fault, self._pending = getattr(self, "_pending", None), None
+        self._req.status = status  # before the answer goes out: the client may be quicker
         if fault is not None and fault.kind == "malformed":
             body = body[: len(body) // 2] + b"}]>}garbage"
         use_gzip = stub.gzip and "gzip" in self.headers.get("Accept-Encoding", "")
@@ -173,7 +182,11 @@ class _Handler(BaseHTTPRequestHandler):
                 stub.release.wait(fault.arg or 30)
             self.close_connection = True
             return status
-        self.wfile.write(body)
+        # Counted done before its last byte: the client cannot send its next request sooner.
+        self.wfile.write(body[:-1])
+        self.wfile.flush()
+        self._finish()
+        self.wfile.write(body[-1:])
         return status
 
     def _serve(self, stub: BlogStub, path: str, query: dict[str, str]) -> int:
@@ -187,7 +200,7 @@ class _Handler(BaseHTTPRequestHandler):
                 return done
         base = stub.base
         blog = stub.blog
-        if path in ("", "/"):
+        if path in ("", "/") or path.startswith("/search/label/"):
             return self._send(
                 200, home_page(stub.kind, base, blog).encode(), "text/html; charset=UTF-8"
             )

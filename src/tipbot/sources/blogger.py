@@ -34,7 +34,10 @@ _POST_ID = re.compile(r"\.post-(\d+)$")
 def is_blogger(url: str) -> bool:
     parts = urllib.parse.urlsplit(url)
     host = (parts.hostname or "").lower()
-    return host.endswith(".blogspot.com") or "/feeds/posts/" in parts.path
+    # /search/label/NAME is Blogger's own URL scheme for a label's page.
+    return host.endswith(".blogspot.com") or any(
+        marker in parts.path for marker in ("/feeds/posts/", "/search/label/")
+    )
 
 
 def blog_and_label(url: str) -> tuple[str, str]:

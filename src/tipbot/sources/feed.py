@@ -91,7 +91,9 @@ def _entry(e: feedparser.FeedParserDict, url: str) -> Entry:
     body_field = content or e.get("summary_detail") or {}
     body = str(body_field.get("value", ""))
     is_html = "html" in str(body_field.get("type", "text/html"))
-    published = iso_date(e.get("published") or e.get("updated") or "")
+    # dict.get: feedparser's own get() maps a missing "updated" to "published", with a warning.
+    updated = dict.get(e, "updated") or ""
+    published = iso_date(dict.get(e, "published") or updated)
     if not published:
         raise SourceError(url, f"entry {e.get('id') or e.get('title')!r} has no readable date")
     link = str(e.get("link") or "")
@@ -106,7 +108,7 @@ def _entry(e: feedparser.FeedParserDict, url: str) -> Entry:
         title=clean_title(str(title.get("value", "")), "html" in str(title.get("type", "")), body),
         url=link,
         published=published,
-        updated=str(e.get("updated") or e.get("published") or ""),
+        updated=str(updated or dict.get(e, "published") or ""),
         labels=tuple(
             dict.fromkeys(
                 str(t.get("term", "")).strip() for t in e.get("tags", []) if t.get("term")

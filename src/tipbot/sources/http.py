@@ -224,7 +224,7 @@ class Fetcher:
         declared = head.get("content-length", "").strip()
         length = int(declared) if declared.isdigit() else None
         if length is not None and length > s.max_bytes:
-            raise FetchError(url, f"the answer is {length} bytes, over the {s.max_bytes} limit")
+            raise FetchError(url, f"the answer is {length} bytes, over the {s.max_bytes} byte limit")
         gzip = head.get("content-encoding", "").strip().lower() == "gzip"
         inflate = zlib.decompressobj(16 + zlib.MAX_WBITS) if gzip else None
         raw = 0
