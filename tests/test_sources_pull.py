@@ -4,6 +4,7 @@ byte-identical."""
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import signal
 import subprocess
@@ -182,8 +183,6 @@ def test_label_and_since(tmp_path, stub, blog):
     want = [p for p in blog.snapshot() if "Training" in p.labels]
     assert report.new == len(want) > 0 and report.path.name.endswith("-training.jsonl")
     assert stub.requests[-1].path == "/feeds/posts/default/-/Training"
-
-    import datetime as dt
 
     report = pull(stub.base, tmp_path / "b", since=dt.date(2012, 6, 1), settings=FAST)
     assert report.new == sum(p.published.date() >= dt.date(2012, 6, 1) for p in blog.snapshot())

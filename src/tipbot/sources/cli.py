@@ -75,9 +75,7 @@ def pull_command(ctx, url, label, format_, since, into, delay, update):
             markup=False,
         )
     settings = http_settings(cfg.sync, **({"delay": delay} if delay is not None else {}))
-    report = pull(
-        url, folder, format=format_, label=label, since=_since(since), settings=settings
-    )
+    report = pull(url, folder, format=format_, label=label, since=_since(since), settings=settings)
     for note in report.notes():
         err.print(f"warning: {note}", markup=False, soft_wrap=True)
     out.print(report.line(), markup=False, soft_wrap=True)

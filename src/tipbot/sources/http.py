@@ -93,20 +93,21 @@ class Fetcher:
     """GETs one URL at a time (a lock, so threads queue), pausing ``delay`` between requests.
 
     ``requests`` and ``bytes_read`` count everything sent and received, retries included.
-    ``sleep`` and ``clock`` are injectable for tests.
+    Setting ``stop`` ends waits at once and fails the next request (a bot shutting down).
     """
 
     def __init__(
         self,
         settings: HttpSettings | None = None,
         *,
-        sleep: Callable[[float], None] = time.sleep,
+        stop: threading.Event | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.settings = settings or HttpSettings()
         self.requests = 0
         self.bytes_read = 0
-        self._sleep = sleep
+        self._stop = stop
+        self._sleep: Callable[[float], object] = stop.wait if stop is not None else time.sleep
         self._clock = clock
         self._last_end: float | None = None
         self._lock = threading.Lock()
@@ -168,6 +169,8 @@ class Fetcher:
         if not _is_http(url) or not parts.hostname:
             raise FetchError(url, "not an http:// or https:// URL")
         self._pause()
+        if self._stop is not None and self._stop.is_set():
+            raise FetchError(url, "not requested: the pull was stopped (tipbot is shutting down)")
         self.requests += 1
         start = self._clock()
         cls = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
@@ -224,7 +227,9 @@ class Fetcher:
         declared = head.get("content-length", "").strip()
         length = int(declared) if declared.isdigit() else None
         if length is not None and length > s.max_bytes:
-            raise FetchError(url, f"the answer is {length} bytes, over the {s.max_bytes} byte limit")
+            raise FetchError(
+                url, f"the answer is {length} bytes, over the {s.max_bytes} byte limit"
+            )
         gzip = head.get("content-encoding", "").strip().lower() == "gzip"
         inflate = zlib.decompressobj(16 + zlib.MAX_WBITS) if gzip else None
         raw = 0

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -141,12 +142,13 @@ def pull(
     since: dt.date | None = None,
     settings: HttpSettings | None = None,
     fetcher: Fetcher | None = None,
+    stop: threading.Event | None = None,
 ) -> PullReport:
     """Pull the blog at ``url`` into ``into``/<host>.jsonl; see the module's docstring."""
     if format not in FORMATS:
         raise SourceError(url, f"unknown format {format!r}: use one of {', '.join(FORMATS)}")
     t0 = time.perf_counter()
-    fetcher = fetcher or Fetcher(settings)
+    fetcher = fetcher or Fetcher(settings, stop=stop)
     url = url.strip()
     url_label = blogger.blog_and_label(url)[1] if blogger.is_blogger(url) else ""
     label = label or url_label
@@ -225,7 +227,9 @@ def corpus_folder(cfg: Config) -> Path:
 
 
 def pull_sources(
-    cfg: Config, sources: tuple[SyncSource, ...] | None = None
+    cfg: Config,
+    sources: tuple[SyncSource, ...] | None = None,
+    stop: threading.Event | None = None,
 ) -> tuple[list[PullReport], list[TipbotError]]:
     """Pull every [sync] source into the corpus folder, one after another: the reports, and
     the failures (one source failing does not stop the others)."""
@@ -236,8 +240,23 @@ def pull_sources(
     for src in cfg.sync.sources if sources is None else sources:
         try:
             reports.append(
-                pull(src.url, folder, format=src.format, label=src.label, settings=settings)
+                pull(
+                    src.url,
+                    folder,
+                    format=src.format,
+                    label=src.label,
+                    settings=settings,
+                    stop=stop,
+                )
             )
         except TipbotError as e:
             failures.append(e)
     return reports, failures
+
+
+def last_synced(cfg: Config) -> dt.datetime | None:
+    """When a pull into the corpus last succeeded (None: never, or no corpus folder)."""
+    try:
+        return store.last_pulled(corpus_folder(cfg))
+    except CorpusError:
+        return None
