@@ -281,6 +281,17 @@ def test_a_file_not_written_by_pull_is_not_overwritten(tmp_path, stub):
         pull(stub.base, corpus, settings=FAST)
 
 
+def test_another_format_for_the_same_file_is_refused(tmp_path, stub):
+    corpus = tmp_path / "corpus"
+    pull(stub.base, corpus, settings=FAST)
+    before = snapshot(corpus)
+    with pytest.raises(
+        CorpusError, match="was pulled as blogger before: pull with --format blogger"
+    ):
+        pull(stub.base, corpus, format="feed", settings=FAST)
+    assert snapshot(corpus) == before
+
+
 def test_one_pull_at_a_time_per_folder(tmp_path, stub):
     corpus = tmp_path / "corpus"
     with store.locked(corpus), pytest.raises(CorpusError, match="another pull is writing"):

@@ -162,12 +162,16 @@ def pull(
         elif format == "auto":
             kind, where = detect(fetcher, url)
         else:
-            kind = format
-            where = wordpress.api_root(url) if kind == "wordpress" and "/wp-json" in url else url
+            kind, where = format, url
+        if state.get("format") not in (None, kind):
+            # Posts are matched by the source's own ids, which differ from one kind to another.
+            raise CorpusError(
+                f"{stored.path} was pulled as {state['format']} before: pull with --format "
+                f"{state['format']}, or delete it and {stored.state_path} to pull it as {kind}"
+            )
         if since is None and state.get("since"):
             since = dt.date.fromisoformat(state["since"])
-        # Entries of another kind of source (a blog moved platform) cannot be compared by key.
-        previous = stored.entries if state.get("format") in (None, kind) else {}
+        previous = stored.entries
         listing = READERS[kind](fetcher, Site(where, label, since), previous, state)
         if not listing.present and not listing.not_modified and (listing.complete or not previous):
             # An empty listing is far likelier a broken blog or a wrong URL than a blog whose
