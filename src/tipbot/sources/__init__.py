@@ -7,3 +7,6 @@
 - ``store``: the posts file and its state on disk, replaced atomically
 - ``pull``: one pull (read, compare, write, report); ``cli``: the ``tipbot corpus`` commands
 """
+
+# What --format accepts; here, so that the CLI can offer them without importing the readers.
+FORMATS = ("auto", "blogger", "wordpress", "feed")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from tipbot.sources.detect import FORMATS
+from tipbot.sources import FORMATS
 
 
 @click.group("corpus")

@@ -21,7 +21,6 @@ from tipbot.sources import blogger, wordpress
 from tipbot.sources.feed import looks_like_feed
 from tipbot.sources.http import Fetcher
 
-FORMATS = ("auto", "blogger", "wordpress", "feed")
 _WP_REL = "https://api.w.org/"
 _FEED_TYPES = ("application/rss+xml", "application/atom+xml")
 

@@ -19,8 +19,8 @@ from pathlib import Path
 
 from tipbot.config import Config, SyncConfig, SyncSource
 from tipbot.errors import CorpusError, SourceError, TipbotError
-from tipbot.sources import blogger, feed, store, wordpress
-from tipbot.sources.detect import FORMATS, detect
+from tipbot.sources import FORMATS, blogger, feed, store, wordpress
+from tipbot.sources.detect import detect
 from tipbot.sources.entry import Entry, Listing, Site
 from tipbot.sources.http import Fetcher, HttpSettings
 
