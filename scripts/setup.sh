@@ -12,4 +12,14 @@ fi
 # would pull a CUDA build of several GB.
 .venv/bin/python -m pip install --quiet --disable-pip-version-check "torch==2.13.0"
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[dev]"
+# Headless Chromium and its driver, from Debian's packages, for the test that opens tipbot's
+# links in a browser (it is skipped without them, and fails under CI=true).
+if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
+  else
+    echo "note: install chromium and chromium-driver (apt-get, as root) for the browser test"
+  fi
+fi
 echo "tipbot is installed in .venv (run .venv/bin/tipbot --help)"

@@ -70,6 +70,7 @@ def main(ctx: click.Context, config_path: str | None) -> None:
     \b
     tipbot ask "Who funds the UN trust fund for trafficking victims?"
     tipbot index build        rebuild the index from the corpus
+    tipbot corpus pull URL    bring a blog's posts into the corpus
     tipbot serve              run the Discord bot
     tipbot eval questions.jsonl
     """
@@ -304,9 +305,11 @@ def info(ctx, as_json):
 def _register() -> None:
     from tipbot.bot.cli import serve
     from tipbot.evaluate_cli import eval_group
+    from tipbot.sources.cli import corpus_group
 
     main.add_command(serve)
     main.add_command(eval_group)
+    main.add_command(corpus_group)
 
 
 _register()

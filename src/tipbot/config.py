@@ -110,6 +110,52 @@ class BotConfig:
 
 
 @dataclass(frozen=True)
+class SyncSource:
+    """A blog `tipbot serve` keeps in step: written in config.toml as a URL, or as a table
+    ``{ url = "…", label = "…", format = "…" }``."""
+
+    url: str
+    label: str = ""  # one label of a Blogger blog only
+    format: str = "auto"  # auto | blogger | wordpress | feed
+
+
+@dataclass(frozen=True)
+class SyncConfig:
+    sources: tuple[SyncSource, ...] = ()
+    # How often `tipbot serve` pulls them: a number and a unit, s, m, h or d ("6h", "1d").
+    every: str = "6h"
+    # Seconds between two requests to the same blog; one request is ever in flight.
+    delay_seconds: float = 1.0
+    # Seconds to wait for a connection, and for each read of a response.
+    timeout_seconds: float = 30.0
+    # Tries again after a 5xx answer or a broken connection, waiting longer each time.
+    retries: int = 3
+    # A URL or e-mail address of whoever runs this tipbot, sent in the User-Agent so a blog's
+    # owner can reach them.
+    contact: str = ""
+
+    @property
+    def every_seconds(self) -> float:
+        return parse_duration(self.every)
+
+
+_DURATION = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(text: str) -> float:
+    """ "90s", "30m", "6h", "1d", "1.5h" → seconds; ValueError for anything else."""
+    raw = text.strip().lower()
+    unit = _DURATION.get(raw[-1:])
+    try:
+        value = float(raw[:-1]) if unit else float("nan")
+    except ValueError:
+        value = float("nan")
+    if not unit or not value > 0 or value == float("inf"):
+        raise ValueError(f'{text!r} is not a duration: use a number and s, m, h or d ("6h")')
+    return value * unit
+
+
+@dataclass(frozen=True)
 class Config:
     corpus: CorpusConfig = field(default_factory=CorpusConfig)
     chunking: ChunkingConfig = field(default_factory=ChunkingConfig)
@@ -118,6 +164,7 @@ class Config:
     retrieval: RetrievalConfig = field(default_factory=RetrievalConfig)
     answer: AnswerConfig = field(default_factory=AnswerConfig)
     bot: BotConfig = field(default_factory=BotConfig)
+    sync: SyncConfig = field(default_factory=SyncConfig)
     source: Path | None = None  # the file it came from, for messages
 
     def with_changes(self, **sections: dict) -> Config:
@@ -165,6 +212,8 @@ def _coerce(value: object, hint: object, where: str, base: Path, path: str) -> o
         return tuple(_coerce(v, item, f"{where}[{i}]", base, path) for i, v in enumerate(value))
     if origin in (typing.Union, types.UnionType):
         hint = next(a for a in typing.get_args(hint) if a is not type(None))
+    if dataclasses.is_dataclass(hint):
+        return _table(hint, value, where, base, path)
     if hint is Path:
         if not isinstance(value, str) or not value:
             raise ConfigError(f"{where} in {path} must be a path string, got {value!r}")
@@ -214,6 +263,44 @@ def _section(cls: type, raw: dict, name: str, path: str, base: Path) -> object:
     return cls(**values)
 
 
+def _table(cls: type, value: object, where: str, base: Path, path: str) -> object:
+    """A list item that is a small table; a bare string fills the table's first field."""
+    if isinstance(value, str):
+        value = {dataclasses.fields(cls)[0].name: value}
+    if not isinstance(value, dict):
+        raise ConfigError(f"{where} in {path} must be a string or a table, got {value!r}")
+    name = where.strip("[").replace("] ", ".")
+    try:
+        return _section(cls, value, name, path, base)
+    except TypeError:  # a required key left out
+        first = dataclasses.fields(cls)[0].name
+        raise ConfigError(f"{where} in {path} needs a {first!r} key, got {value!r}") from None
+
+
+def _check_sync(sync: SyncConfig, path: str) -> None:
+    for i, src in enumerate(sync.sources):
+        where = f"[sync] sources[{i}] in {path}"
+        if not src.url.lower().startswith(("http://", "https://")):
+            raise ConfigError(f"{where} must be an http:// or https:// URL, got {src.url!r}")
+        if src.format not in ("auto", "blogger", "wordpress", "feed"):
+            raise ConfigError(
+                f"{where} format must be one of auto, blogger, wordpress, feed, got {src.format!r}"
+            )
+    try:
+        sync.every_seconds  # noqa: B018 - parsed here so a typo fails at load, not at 3 a.m.
+    except ValueError as e:
+        raise ConfigError(f"[sync] every in {path}: {e}") from None
+    for key in ("delay_seconds", "retries"):
+        if getattr(sync, key) < 0:
+            raise ConfigError(
+                f"[sync] {key} in {path} must be 0 or more, got {getattr(sync, key)!r}"
+            )
+    if sync.timeout_seconds <= 0:
+        raise ConfigError(
+            f"[sync] timeout_seconds in {path} must be greater than 0, got {sync.timeout_seconds!r}"
+        )
+
+
 def parse_config(raw: dict, base: Path, path: str = "<config>") -> Config:
     sections = {f.name: f for f in dataclasses.fields(Config) if f.name != "source"}
     built = {}
@@ -233,6 +320,7 @@ def parse_config(raw: dict, base: Path, path: str = "<config>") -> Config:
             f"[chunking] overlap_tokens in {path} must be at least 0 and less than max_tokens "
             f"({cfg.chunking.max_tokens}), got {cfg.chunking.overlap_tokens}"
         )
+    _check_sync(cfg.sync, path)
     return cfg
 
 

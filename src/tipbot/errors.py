@@ -38,3 +38,12 @@ class IndexBusy(IndexError_):
 
 class QuestionError(TipbotError):
     """The question cannot be searched (empty, only punctuation…)."""
+
+
+class SourceError(TipbotError):
+    """A blog's feed could not be read: the request failed, or the answer is not a feed."""
+
+    def __init__(self, url: str, problem: str) -> None:
+        super().__init__(f"{url}: {problem}")
+        self.url = url
+        self.problem = problem

@@ -419,7 +419,11 @@ def make_quote(data: IndexData, hit: Hit, sc: Scored, chosen: list[Piece], score
         title=post.title,
         date=post.date,
         url=post.url,
-        link=fragment_link(post.url, [text[a:b] for a, b in spans]),
+        link=fragment_link(
+            post.url,
+            [text[a:b] for a, b in spans],
+            before=[f"{post.title}\n{text[:a]}" for a, _ in spans],
+        ),
         text=joined,
         spans=tuple(spans),
         score=round(float(score), 4),
@@ -433,24 +437,45 @@ def _fragment_part(text: str) -> str:
     return percent(text, safe="").replace("-", "%2D")
 
 
-def fragment_link(url: str, parts: list[str], words: int = 4) -> str:
+def _folded(text: str) -> str:
+    # Browsers match text fragments regardless of case, and any run of white space as one.
+    return " ".join(text.split()).casefold()
+
+
+def fragment_link(
+    url: str, parts: list[str], words: int = 4, before: list[str] | None = None
+) -> str:
     """``url#:~:text=…&text=…``: a browser scrolls to the quoted parts and highlights them.
 
     One ``text=`` directive per part: short parts are matched whole, longer ones by their
     first and last few words (``text=start,end``). A match cannot cross a block of the page,
-    so each part is cut to its first paragraph.
+    so each part is cut to its first paragraph. The browser highlights the first match on the
+    page, so opening words that ``before[i]`` (what the page shows ahead of part i: the title,
+    the post's text before it) already holds are lengthened until they are not met there.
     """
     directives = []
-    for quoted in parts:
+    for k, quoted in enumerate(parts):
         tokens = quoted.split("\n")[0].split()
         if not tokens:
             continue
-        if len(tokens) <= 2 * words:
+        ahead = _folded(before[k]) if before else ""
+        n = words
+        while n < len(tokens) and _folded(" ".join(tokens[:n])) in ahead:
+            n += 1
+        # The closing words are the fewest that are not met sooner inside the part: the page
+        # may break a line (<br>) where the post's text reads on, and a match cannot cross
+        # that break, so fewer words are less likely to straddle one.
+        m = 1
+        while n + m < len(tokens) and _folded(" ".join(tokens[-m:])) in _folded(
+            " ".join(tokens[n:-m])
+        ):
+            m += 1
+        if len(tokens) <= n + m:
             directives.append(f"text={_fragment_part(' '.join(tokens))}")
         else:
             directives.append(
-                f"text={_fragment_part(' '.join(tokens[:words]))},"
-                f"{_fragment_part(' '.join(tokens[-words:]))}"
+                f"text={_fragment_part(' '.join(tokens[:n]))},"
+                f"{_fragment_part(' '.join(tokens[-m:]))}"
             )
     base = url.split("#", 1)[0]
     return f"{base}#:~:{'&'.join(directives)}" if directives else base

@@ -5,7 +5,8 @@
         await client.start(os.environ["DISCORD_TOKEN"])
 
 The event loop never waits on a search: ``archive.ask`` runs in a worker thread, at most
-``max_concurrency`` at a time. A background task picks up a rebuilt index without a restart.
+``max_concurrency`` at a time. A background task picks up a rebuilt index without a restart;
+another pulls the [sync] sources on schedule (tipbot.bot.sync).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any
 
 import discord
 
-from tipbot.bot import api_base, policy
+from tipbot.bot import api_base, policy, sync
 from tipbot.bot.commands import TipTree, add_commands
 from tipbot.bot.feedback import AnswerMemo, FeedbackLog, Shown, VoteButton, feedback_view
 from tipbot.config import BotConfig
@@ -59,6 +60,7 @@ class TipClient(discord.Client):
         self.feedback = FeedbackLog(self.settings.feedback_file)
         self._slots = asyncio.Semaphore(self.settings.max_concurrency)
         self._reload_task: asyncio.Task | None = None
+        self._sync_task: asyncio.Task | None = None
         self._last_reload_error = ""
         self._labels: tuple[str, tuple[str, ...]] = ("", ())
 
@@ -78,6 +80,9 @@ class TipClient(discord.Client):
             synced = await self.tree.sync()
         log.info("synced %d commands", len(synced))
         self._reload_task = asyncio.create_task(self._reload_loop(), name="tipbot-reload")
+        if self.archive is None or self.archive.cfg.sync.sources:
+            # Waits for the archive; with no [sync] sources it then ends (see sync_loop).
+            self._sync_task = asyncio.create_task(sync.sync_loop(self), name="tipbot-sync")
 
     async def login(self, token: str) -> None:
         base = api_base.api_base()
@@ -88,6 +93,8 @@ class TipClient(discord.Client):
     async def close(self) -> None:
         if self._reload_task is not None:
             self._reload_task.cancel()
+        if self._sync_task is not None:
+            self._sync_task.cancel()
         await super().close()
 
     async def on_ready(self) -> None:

@@ -138,14 +138,22 @@ async def about(interaction: discord.Interaction) -> None:
     posts = archive.data.posts if archive else ()
     dates = sorted(p.date for p in posts if p.date)
     built = archive.data.manifest.get("built_at", "") if archive else ""
-    payload = about_payload(
-        len(posts), dates[0] if dates else None, dates[-1] if dates else None, built
-    )
+    first, last = (dates[0], dates[-1]) if dates else (None, None)
+    payload = about_payload(len(posts), first, last, built, synced_at=_last_synced(archive))
     await interaction.response.send_message(
         embeds=[discord.Embed.from_dict(e) for e in payload.embeds],
         ephemeral=True,
         allowed_mentions=NO_MENTIONS,
     )
+
+
+def _last_synced(archive: object) -> str:
+    """When the archive was last pulled from its blog (`tipbot corpus pull` or [sync])."""
+    from tipbot.sources.pull import last_synced
+
+    cfg = getattr(archive, "cfg", None)
+    when = last_synced(cfg) if cfg is not None else None
+    return when.strftime("%Y-%m-%d %H:%M UTC") if when else ""
 
 
 def add_commands(tree: app_commands.CommandTree) -> None:

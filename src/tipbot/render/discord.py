@@ -329,11 +329,17 @@ def declined_payload(answer: Answer, show_question: bool = False) -> Payload:
 
 
 def about_payload(
-    posts: int, first: dt.date | None, last: dt.date | None, built_at: str = ""
+    posts: int,
+    first: dt.date | None,
+    last: dt.date | None,
+    built_at: str = "",
+    synced_at: str = "",
 ) -> Payload:
     """What /about shows: what the archive is, its size, how to read an answer."""
     span = f" from {first.isoformat()} to {last.isoformat()}" if first and last else ""
     built = f"\nIndex built {built_at}." if built_at else ""
+    if synced_at:
+        built += f"\nLast synced with the blog {synced_at}."
     description = (
         f"I answer questions about an archive of blog posts on human trafficking: "
         f"**{posts} posts**{span}.{built}\n\n"
