@@ -49,7 +49,15 @@ from squad_posts import (  # noqa: E402
 )
 
 from tipbot.embed import packaged_model_path  # noqa: E402
-from tipbot.reader import CONFIG, WEIGHTS, PairEncoder, ReaderSpec, torch_model, trained_state  # noqa: E402
+from tipbot.reader import (  # noqa: E402
+    CONFIG,
+    WEIGHTS,
+    PairEncoder,
+    ReaderSpec,
+    torch_model,
+    torch_padded,
+    trained_state,
+)
 
 _WORD = re.compile(r"\w+")
 STOP = frozenset(
@@ -140,20 +148,6 @@ def batches(encoded, groups_per_batch: int, rng: random.Random):
     return out
 
 
-def padded(pairs):
-    import torch
-
-    n = max(len(p) for p, _ in pairs)
-    ids = torch.zeros((len(pairs), n), dtype=torch.long)
-    types = torch.zeros_like(ids)
-    mask = torch.zeros_like(ids)
-    for i, (p, a) in enumerate(pairs):
-        ids[i, : len(p)] = torch.tensor(p)
-        types[i, a : len(p)] = 1
-        mask[i, : len(p)] = 1
-    return ids, types, mask
-
-
 def score_pairs(bert, head, pairs, batch: int = 128) -> np.ndarray:
     import torch
 
@@ -162,7 +156,7 @@ def score_pairs(bert, head, pairs, batch: int = 128) -> np.ndarray:
     with torch.inference_mode():
         for b in range(0, len(order), batch):
             idx = order[b : b + batch]
-            ids, types, mask = padded([pairs[i] for i in idx])
+            ids, types, mask = torch_padded([pairs[i] for i in idx])
             h = bert(input_ids=ids, token_type_ids=types, attention_mask=mask).last_hidden_state
             out[idx] = head(h, types, mask).float().numpy()
     return out
@@ -290,7 +284,7 @@ def main() -> None:
     seen = 0
     for step, idx in enumerate(plan, 1):
         pairs = [pr for i in idx for pr in encoded[i]]
-        ids, types, mask = padded(pairs)
+        ids, types, mask = torch_padded(pairs)
         h = bert(input_ids=ids, token_type_ids=types, attention_mask=mask).last_hidden_state
         z = head(h, types, mask).view(len(idx), -1)
         target = torch.zeros_like(z)

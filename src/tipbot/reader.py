@@ -260,8 +260,8 @@ def load_torch(folder: Path, base: Path):
     return bert, head, spec
 
 
-def torch_logits(bert, head, pairs: Sequence[tuple[list[int], int]]):
-    """Logits of encoded pairs in torch, padded to one batch: float tensor (len(pairs),)."""
+def torch_padded(pairs: Sequence[tuple[list[int], int]]):
+    """Encoded pairs as one padded torch batch: (ids, token types, attention mask)."""
     import torch
 
     n = max(len(p) for p, _ in pairs)
@@ -272,5 +272,11 @@ def torch_logits(bert, head, pairs: Sequence[tuple[list[int], int]]):
         ids[i, : len(p)] = torch.tensor(p)
         types[i, a : len(p)] = 1
         mask[i, : len(p)] = 1
+    return ids, types, mask
+
+
+def torch_logits(bert, head, pairs: Sequence[tuple[list[int], int]]):
+    """Logits of encoded pairs in torch, padded to one batch: float tensor (len(pairs),)."""
+    ids, types, mask = torch_padded(pairs)
     h = bert(input_ids=ids, token_type_ids=types, attention_mask=mask).last_hidden_state
     return head(h, types, mask)
