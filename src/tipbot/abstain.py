@@ -1,7 +1,7 @@
 """Should tipbot answer at all? Abstention from the top result's evidence.
 
 With the reader (the default), ``ReaderAbstention``: a logistic model over the first post's
-evidence, the reader's logit for its best sentence beside retrieval's cosines and word
+evidence, the reader's highest logit among its sentences beside retrieval's cosines and word
 overlap and whether the question names something the archive never mentions, fitted on
 SQuAD v1.1 train articles (answerable questions, and questions of other articles asked of
 them) by ``training/fit_abstain.py``. Its probability that the archive answers is compared
@@ -18,7 +18,6 @@ Without the reader, two hand rules, calibrated on tests/data (devset and held-ou
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,9 +25,10 @@ from pathlib import Path
 import numpy as np
 
 from tipbot.lexical import TOKEN, LexicalIndex, analyze
+from tipbot.scorer import load_linear
 
 ABSTAIN_FILE = Path(__file__).resolve().parent / "models" / "abstain.json"
-# The first post's evidence, in this order: the reader's logit for its best sentence, the best
+# The first post's evidence, in this order: the reader's highest logit in the post, the best
 # sentence cosine, the chunk cosine, the best share of the question's idf mass in a
 # sentence, and 1 when the question names something the archive never mentions.
 COLUMNS = ("reader", "dense", "chunk_dense", "lexical", "unknown_name")
@@ -36,11 +36,7 @@ COLUMNS = ("reader", "dense", "chunk_dense", "lexical", "unknown_name")
 
 class ReaderAbstention:
     def __init__(self, path: Path = ABSTAIN_FILE) -> None:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-        if tuple(raw["columns"]) != COLUMNS:
-            raise ValueError(f"{path} was fitted on other columns: {raw['columns']}")
-        self.weights = np.asarray(raw["weights"], dtype=np.float64)
-        self.bias = float(raw["bias"])
+        self.weights, self.bias = load_linear(path, COLUMNS)
 
     def probability(self, evidence: np.ndarray) -> float:
         """The chance that the archive answers, from ``COLUMNS`` in order."""

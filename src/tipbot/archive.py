@@ -201,7 +201,8 @@ class Archive:
         abstain: bool,
         note: str,
     ) -> Answer:
-        """The reader's answer: the first posts reranked and quoted by what the reader found.
+        """The reader's answer: the first posts reranked by what the reader found, declined or
+        shown by its evidence.
         Users get every post read (``k`` of them at most); the evaluator's longer rankings
         (``abstain`` off) have the posts past ``reader_posts`` quoted by hand weights."""
         assert self.reader is not None and self.scorer is not None

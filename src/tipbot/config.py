@@ -75,9 +75,9 @@ class AnswerConfig:
     max_quote_chars: int = 450
     # Questions longer than this many tokens are shortened: bounded work for any input.
     max_question_tokens: int = 128
-    # The reader (a cross-encoder trained on SQuAD v1.1 train) chooses the quotes, reranks the
-    # first posts and decides when to decline; false falls back to hand-weighted quotes and
-    # the two abstention rules above.
+    # The reader (a cross-encoder trained on SQuAD v1.1 train) reranks the first posts,
+    # decides when to decline and which later posts to show (and builds the quotes with
+    # quotes = "reader"); false falls back to the two abstention rules above.
     reader: bool = True
     # Posts the reader reads and reranks, and sentences it reads in each (picked by the
     # learned linear scorer).
@@ -86,7 +86,8 @@ class AnswerConfig:
     # A post's rank: retrieval's score (standardised over the posts read) plus this times the
     # logit of its best sentence.
     rerank_weight: float = 1.0
-    # A post's best sentence: the highest reader logit plus this times the linear score.
+    # With quotes = "reader", the sentence a quote is built around: the highest reader logit
+    # plus this times the linear score.
     scorer_weight: float = 0.75
     # Whose scores build the quotes: "hand" (the hand-weighted sum) or "reader" (the reader's
     # sentence, companions by its probabilities). Chosen on validation: "hand".

@@ -6,8 +6,8 @@
 
 Per question, each retrieval mode (lexical, dense, hybrid) ranks posts with
 ``archive.ask(q, k, mode=m, abstain=False, reader=False)``: retrieval alone, hand-weighted
-quotes. The ``reader`` mode is hybrid retrieval with the reader reranking the first posts and
-choosing the quotes (when the config has the reader on). The *pipeline* is what a user gets:
+quotes. The ``reader`` mode is hybrid retrieval with the reader reranking the first posts,
+quoted as ``[answer] quotes`` says (when the config has the reader on). The *pipeline* is what a user gets:
 ``archive.ask(q)`` with the config's k and abstention on, timed for latency. It ranks posts as
 the reader mode does (hybrid without a reader), so its ranking metrics are that mode's; its
 quote metrics count only the quotes it shows (none when it declines). With the reader on, the
@@ -241,8 +241,7 @@ def summarise(outcomes: Sequence[Outcome], modes: Sequence[str] = MODES) -> Repo
     ranked_by = READER if has_reader else "hybrid"
     # Reported: the modes asked for, and the reader's whenever it ran (it is the pipeline's
     # ranking); hybrid runs always but is shown only when asked for.
-    modes = [m for m in MODES if m in modes or (m == READER and has_reader)]
-    modes = [m for m in modes if m != READER or has_reader]
+    modes = [m for m in MODES if (m in modes or m == READER) and (m != READER or has_reader)]
     for mode in _run_modes(modes, has_reader):
         values = ranking_per_question(outcomes, mode)
         per_q_rank[mode] = values

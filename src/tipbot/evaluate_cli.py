@@ -258,8 +258,8 @@ def render_report(report, per_question: bool = False, width: int = 100) -> Group
             f"Ranking metrics over the {report.answerable} answerable questions (ir-measures). "
             f"answer_in_quote: a quote from a gold post holds a gold answer, over the "
             f"{report.with_answers} questions that list answers; quote_chars: the first quote's "
-            "mean length. reader = hybrid ranking with the reader reranking the first posts and "
-            "choosing the quotes; pipeline = what `tipbot ask` shows, abstention included; "
+            "mean length. reader = hybrid ranking with the reader reranking the first posts, "
+            "quotes as [answer] quotes builds them; pipeline = what `tipbot ask` shows, abstention included; "
             "no reader = the pipeline with [answer] reader = false.",
             style="dim",
         )

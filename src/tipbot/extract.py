@@ -261,7 +261,11 @@ def score_sentences(
 ) -> Scored:
     """Score every sentence of the hit's post by hand weights. term_ids, idf: from
     ``query_terms``."""
-    f = sentence_features(data, hit, qvec, question, term_ids, idf, s)
+    return hand_scored(sentence_features(data, hit, qvec, question, term_ids, idf, s), s)
+
+
+def hand_scored(f: Features, s: QuoteSettings) -> Scored:
+    """A post's features scored by hand weights, ready to quote."""
     scores, plain = hand_scores(f, s)
     return Scored(
         f.rows, scores, f.dense, f.lexical, int(np.argmax(scores)), int(np.argmax(plain)), f.query

@@ -185,7 +185,7 @@ def torch_head(dim: int, match_scale: float = 8.0):
     question and passage pieces (``_max_sim``). [CLS] starts at zero weight, so the untrained
     reader ranks by soft word overlap (identical and related pieces match), a strong start
     that the fine-tuning then corrects: trained from [CLS] alone, two layers learned too
-    slowly for a CPU's budget (validation in the model card)."""
+    slowly for a CPU's budget (pilots in ``training/train_reader.py``'s docstring)."""
     import torch
 
     class Head(torch.nn.Module):

@@ -2,19 +2,22 @@
 
 For each of the first ``depth`` posts retrieval found, the linear scorer (``tipbot.scorer``)
 picks the ``per_post`` sentences most worth reading; the reader reads them all with the
-question in one batch. Each post then has an answer probability (its best sentence's), which
+question in one batch. Each post's highest logit
 
 - reranks the posts: retrieval's score (standardised over these posts) plus ``rerank_weight``
-  times the best sentence's logit;
-- decides whether to answer at all: below ``min_answer`` for the first post, tipbot declines;
-- decides which posts to show: a later post below ``min_shown`` is left out rather than quoted
-  for a passage that does not answer;
-- and scores the sentences to quote (``Scored``), the reader's probability for each sentence it
-  read and nothing for the rest; the quote is built around the sentence with the highest
-  logit plus ``scorer_weight`` times the linear score.
+  times that logit;
+- is the first post's evidence for answering at all (``abstain.ReaderAbstention``, against
+  ``min_answer``);
+- decides which posts to show: a later post whose probability is below ``min_shown`` is left
+  out rather than quoted for a passage that does not answer.
 
-Every constant here was chosen on held-out SQuAD *train* articles (``training/fit_pipeline.py``;
-figures in README "Evaluating").
+The sentences to quote are scored by hand weights (``quotes = "hand"``, the default) or by the
+reader (``"reader"``: its probability for each sentence it read, nothing for the rest, the
+quote built around the sentence with the highest logit plus ``scorer_weight`` times the linear
+score).
+
+Every constant here was chosen on held-out SQuAD *train* articles (``training/fit_pipeline.py``,
+``fit_abstain.py``, ``fit_quotes.py``; figures in README "The reader").
 """
 
 from __future__ import annotations
@@ -62,9 +65,13 @@ class Reading:
 
     hit: Hit
     scored: extract.Scored
-    answer: float  # probability that the post answers (its highest logit, as a probability)
-    logit: float  # the reader's logit for that sentence
+    logit: float  # the reader's highest logit among the post's sentences
     rank: float  # the score posts are reranked by
+
+    @property
+    def answer(self) -> float:
+        """The probability that the post answers: its highest logit, through a sigmoid."""
+        return float(_sigmoid(np.float64(self.logit)))
 
     def evidence(self, unknown_name: bool) -> np.ndarray:
         """The columns of ``abstain.COLUMNS`` for this post."""
@@ -81,6 +88,19 @@ def _sigmoid(z: np.ndarray) -> np.ndarray:
 def _standardise(x: np.ndarray) -> np.ndarray:
     spread = float(x.std())
     return (x - x.mean()) / spread if spread > 0 else np.zeros_like(x)
+
+
+def _reader_scored(
+    f: extract.Features, chosen: np.ndarray, z: np.ndarray, linear: np.ndarray, weight: float
+) -> extract.Scored:
+    """The sentences read, scored by the reader's probability (the rest 0), built around the
+    one with the highest logit plus ``weight`` times its linear score: the reader alone picks
+    the answer's sentence less often than with the scorer's view of the whole post added
+    (validation: 0.727 → 0.749)."""
+    probs = np.zeros(len(f.rows), dtype=np.float32)
+    probs[chosen] = _sigmoid(z)
+    best = int(chosen[int(np.argmax(z + weight * linear))])
+    return extract.Scored(f.rows, probs, f.dense, f.lexical, best, best, f.query)
 
 
 def read(
@@ -117,24 +137,14 @@ def read(
     for hit, f, lin, chosen, base in zip(hits, feats, linear, picks, retrieval, strict=True):
         z = logits[at : at + len(chosen)]
         at += len(chosen)
-        probs = np.zeros(len(f.rows), dtype=np.float32)
-        probs[chosen] = _sigmoid(z)
-        # The reader alone picks the answer's sentence less often than with the linear
-        # scorer's view of the whole post added (validation: 0.727 → 0.749).
-        best = int(chosen[int(np.argmax(z + s.scorer_weight * lin[chosen]))])
+        top = float(z.max())
         if s.quotes == "hand":
             # On validation the hand weights still build the better first quote (0.785
             # against 0.767 for the reader's own, 0.780 with more companions); the reader
             # keeps the rest of its work: rank, abstention, which posts are shown.
-            hand, plain = extract.hand_scores(f, quote_settings)
-            top_hand = int(np.argmax(hand))
-            scored = extract.Scored(
-                f.rows, hand, f.dense, f.lexical, top_hand, int(np.argmax(plain)), f.query
-            )
+            scored = extract.hand_scored(f, quote_settings)
         else:
-            scored = extract.Scored(f.rows, probs, f.dense, f.lexical, best, best, f.query)
-        rank = float(base + s.rerank_weight * float(z.max()))
-        top = float(z.max())
-        out.append(Reading(hit, scored, float(_sigmoid(np.float64(top))), top, rank))
+            scored = _reader_scored(f, chosen, z, lin[chosen], s.scorer_weight)
+        out.append(Reading(hit, scored, top, float(base + s.rerank_weight * top)))
     # Equal scores keep retrieval's order (a stable sort).
     return sorted(out, key=lambda r: -r.rank)

@@ -50,13 +50,18 @@ def design_from(base: np.ndarray, chars: np.ndarray) -> np.ndarray:
     return np.stack([np.asarray(c, dtype=np.float64) for c in cols], axis=1)
 
 
+def load_linear(path: Path, columns: tuple[str, ...]) -> tuple[np.ndarray, float]:
+    """(weights, bias) of a linear model fitted by a training script over ``columns``; a file
+    fitted on other columns is refused (ValueError), never read in the wrong order."""
+    raw = json.loads(path.read_text(encoding="utf-8"))
+    if tuple(raw["columns"]) != columns:
+        raise ValueError(f"{path} was fitted on other columns: {raw['columns']}")
+    return np.asarray(raw["weights"], dtype=np.float64), float(raw["bias"])
+
+
 class LinearScorer:
     def __init__(self, path: Path = SCORER_FILE) -> None:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-        if tuple(raw["columns"]) != COLUMNS:
-            raise ValueError(f"{path} was fitted on other columns: {raw['columns']}")
-        self.weights = np.asarray(raw["weights"], dtype=np.float64)
-        self.bias = float(raw["bias"])
+        self.weights, self.bias = load_linear(path, COLUMNS)
 
     def scores(self, f: Features) -> np.ndarray:
         """float32 (n sentences,): higher is likelier to answer."""

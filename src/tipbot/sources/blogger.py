@@ -15,7 +15,6 @@ The JSON feed carries the same entries as the Atom one (``alt=json``), without X
 
 from __future__ import annotations
 
-import json
 import math
 import re
 import urllib.parse
@@ -145,15 +144,7 @@ def _single(fetcher: Fetcher, base: str, key: str) -> Entry:
 
 
 def _load(response: Response, url: str) -> dict:
-    body = response.body.lstrip()
-    if body[:15].lower().startswith((b"<!doctype html", b"<html")) or (
-        response.content_type == "text/html"
-    ):
-        raise SourceError(url, "answered an HTML page, not Blogger's JSON feed")
-    try:
-        data = json.loads(response.body)
-    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as e:
-        raise SourceError(url, f"not Blogger's JSON feed: {e}") from None
+    data = response.json(url, "Blogger's JSON feed")
     if not isinstance(data, dict):
         raise SourceError(url, "not Blogger's JSON feed: expected an object")
     return data

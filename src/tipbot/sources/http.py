@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import email.utils
 import http.client
+import json
 import socket
 import ssl
 import threading
@@ -87,6 +88,18 @@ class Response:
             return self.body.decode(charset, errors="replace")
         except LookupError:  # a charset Python does not know
             return self.body.decode("utf-8", errors="replace")
+
+    def json(self, url: str, what: str) -> object:
+        """The body as JSON, or SourceError naming ``url`` and ``what`` was expected: an HTML
+        page (a login wall, an error page served with 200) is named as such."""
+        if self.body.lstrip()[:15].lower().startswith((b"<!doctype html", b"<html")) or (
+            self.content_type == "text/html"
+        ):
+            raise SourceError(url, f"answered an HTML page, not {what}")
+        try:
+            return json.loads(self.body)
+        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as e:
+            raise SourceError(url, f"not {what}: {e}") from None
 
 
 class Fetcher:

@@ -12,7 +12,6 @@ ids and modification times only, and then in full only the posts that are new or
 
 from __future__ import annotations
 
-import json
 import urllib.parse
 from collections.abc import Iterator, Mapping
 
@@ -117,15 +116,7 @@ def _int(value: str) -> int | None:
 
 
 def _load(response: Response, url: str) -> object:
-    body = response.body.lstrip()
-    if body[:15].lower().startswith((b"<!doctype html", b"<html")) or (
-        response.content_type == "text/html"
-    ):
-        raise SourceError(url, "answered an HTML page, not the WordPress REST API's JSON")
-    try:
-        return json.loads(response.body)
-    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as e:
-        raise SourceError(url, f"not the WordPress REST API's JSON: {e}") from None
+    return response.json(url, "the WordPress REST API's JSON")
 
 
 def _id(post: dict, url: str) -> int:
