@@ -9,17 +9,21 @@ one with a single assignment, so a question in flight finishes on the snapshot i
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import re
 import threading
 import unicodedata
-from collections.abc import Callable
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
 from tipbot import abstain as abstention
-from tipbot import extract, reading, retrieve
+from tipbot import extract, followup, reading, retrieve
 from tipbot.config import Config
+from tipbot.conversation import Turn
 from tipbot.embed import Embedder
 from tipbot.errors import ConfigError, IndexError_, IndexMissing, QuestionError
 from tipbot.index import IndexData, build_index, check_settings, corpus_changed, load_current
@@ -31,8 +35,27 @@ from tipbot.scorer import LinearScorer
 from tipbot.tokens import encoding
 from tipbot.types import Answer, Hit, Quote
 
+# Question vectors kept for the questions follow-ups are read with (a few kB each).
+_VECTORS_KEPT = 512
+
 # Terminal colour and cursor codes pasted along with a question.
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
+
+
+@dataclass(frozen=True)
+class _Question:
+    """A question as ``ask`` prepared it, for each reading of it."""
+
+    question: str  # as asked
+    text: str  # cleaned: what is embedded, read and quoted for
+    qvec: np.ndarray
+    k: int
+    mode: retrieve.Mode
+    filters: retrieve.Filters
+    abstain: bool
+    note: str
+    use_reader: bool
+    cache: reading.ReadCache  # what the reader read, shared by the readings
 
 
 class Archive:
@@ -41,6 +64,8 @@ class Archive:
         self.embedder = embedder
         self.data = data
         self._reload_lock = threading.Lock()
+        self._embed_lock = threading.Lock()
+        self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
         self.quote_settings = extract.QuoteSettings(
             max_sentences=cfg.answer.max_sentences, max_chars=cfg.answer.max_quote_chars
         )
@@ -158,75 +183,117 @@ class Archive:
         mode: retrieve.Mode = retrieve.Mode.HYBRID,
         abstain: bool = True,
         reader: bool | None = None,
+        context: Sequence[Turn] = (),
     ) -> Answer:
         """Answer a question with up to ``k`` quotes.
 
         ``abstain``: as users get it, declining when nothing answers and leaving out later
         posts that do not answer; False quotes the first ``k`` posts whatever they hold (the
         evaluator's rankings). ``reader``: None follows the config; False answers without the
-        reader (hand-weighted quotes), as ``[answer] reader = false`` does."""
+        reader (hand-weighted quotes), as ``[answer] reader = false`` does. ``context``: the
+        earlier turns of the conversation the question continues (``tipbot.followup``); the
+        answer's ``context`` names the earlier questions it was found with."""
         data = self.data  # one snapshot for the whole question
         text, note = self.clean_question(question)
         k = self.cfg.retrieval.k if k is None else k
         if k <= 0:
             raise QuestionError(f"the number of results must be at least 1, got {k}")
         use_reader = self.reader is not None and reader is not False
-        qvec = self.embedder.encode_one(text)
-        depth = max(k, self.reader_settings.depth) if use_reader else k
-        hits = self.search(data, qvec, text, depth, mode, retrieve.Filters(since, until, label))
+        qvec = self.embed(text)
+        q = _Question(
+            question, text, qvec, k, mode, retrieve.Filters(since, until, label), abstain, note,
+            use_reader, reading.ReadCache(),
+        )  # fmt: skip
+        alone, belief = self._answer(data, q, text, qvec)
+        widened = followup.context_query(text, qvec, context, self.embed, self.cfg.conversation)
+        if widened is None:
+            return alone
+        rows = data.post_rows
+        earlier = dict.fromkeys(
+            (rows[p] for p in widened.posts if p in rows), self.cfg.conversation.post_weight
+        )
+        joint, joint_belief = self._answer(data, q, widened.text, widened.vector, earlier)
+        if joint_belief > belief + self.cfg.conversation.margin:
+            return dataclasses.replace(joint, context=widened.used)
+        return alone
+
+    def _answer(
+        self,
+        data: IndexData,
+        q: _Question,
+        search_text: str,
+        search_vec: np.ndarray,
+        bonus: dict[int, float] | None = None,
+    ) -> tuple[Answer, float]:
+        """(answer, how surely it answers) for ``q``, its posts found by ``search_text`` and
+        ``search_vec`` (the question's own, or widened by its conversation). The belief is the
+        reader's probability that the first post answers, or the hand rules' relevance."""
+        depth = max(q.k, self.reader_settings.depth) if q.use_reader else q.k
+        hits = self.search(data, search_vec, search_text, depth, q.mode, q.filters)
         if not hits:
-            return Answer(question, False, (), note=note)
-        if use_reader:
-            return self._read(data, hits, qvec, text, question, k, abstain, note)
-        quotes, evidence = self.quote(data, hits, qvec, text)
-        if abstain:
+            return Answer(q.question, False, (), note=q.note), -1.0
+        if q.use_reader:
+            return self._read(data, hits, q, bonus)
+        quotes, evidence = self.quote(data, hits, q.qvec, q.text)
+        belief = evidence[0].relevance
+        note = q.note
+        if q.abstain:
             a = self.cfg.answer
-            missing = abstention.unknown_names(text, data.lexical)
+            missing = abstention.unknown_names(q.text, data.lexical)
             answered, why = abstention.decide(
                 evidence[0], missing, a.min_score, a.unknown_name_min_score
             )
             if not answered:
                 note = "; ".join(x for x in (note, why) if x)
-                return Answer(question, False, (), closest=tuple(quotes), note=note)
-        return Answer(question, True, tuple(quotes), note=note)
+                return Answer(q.question, False, (), closest=tuple(quotes), note=note), belief
+        return Answer(q.question, True, tuple(quotes), note=note), belief
 
     def _read(
-        self,
-        data: IndexData,
-        hits: list[Hit],
-        qvec: np.ndarray,
-        text: str,
-        question: str,
-        k: int,
-        abstain: bool,
-        note: str,
-    ) -> Answer:
+        self, data: IndexData, hits: list[Hit], q: _Question, bonus: dict[int, float] | None
+    ) -> tuple[Answer, float]:
         """The reader's answer: the first posts reranked by what the reader found, declined or
         shown by its evidence.
         Users get every post read (``k`` of them at most); the evaluator's longer rankings
         (``abstain`` off) have the posts past ``reader_posts`` quoted by hand weights."""
         assert self.reader is not None and self.scorer is not None
+        assert self.abstention is not None
         s = self.reader_settings
+        k, text = q.k, q.text
         term_ids, idf = extract.query_terms(data, analyze(text))
-        depth = max(k, s.depth) if abstain else s.depth
+        depth = max(k, s.depth) if q.abstain else s.depth
         readings = reading.read(
-            data, hits[:depth], qvec, text, self.reader, self.scorer, self.quote_settings,
-            s, term_ids, idf, self.cfg.model.query_threads,
+            data, hits[:depth], q.qvec, text, self.reader, self.scorer, self.quote_settings,
+            s, term_ids, idf, self.cfg.model.query_threads, bonus=bonus, cache=q.cache,
         )  # fmt: skip
         quotes: list[Quote] = []
         for r in readings[:k]:
             chosen = extract.choose_sentences(data, r.scored, self.quote_settings)
             quotes.append(extract.make_quote(data, r.hit, r.scored, chosen, r.answer))
         if k > len(quotes):
-            quotes += self.quote(data, hits[depth:k], qvec, text)[0]
-        if not abstain:
-            return Answer(question, True, tuple(quotes), note=note)
+            quotes += self.quote(data, hits[depth:k], q.qvec, text)[0]
         unknown = bool(abstention.unknown_names(text, data.lexical))
-        if self.abstention.probability(readings[0].evidence(unknown)) < s.min_answer:
-            return Answer(question, False, (), closest=tuple(quotes), note=note)
-        shown = [q for i, (q, r) in enumerate(zip(quotes, readings[:k], strict=True))
+        belief = self.abstention.probability(readings[0].evidence(unknown))
+        if not q.abstain:
+            return Answer(q.question, True, tuple(quotes), note=q.note), belief
+        if belief < s.min_answer:
+            return Answer(q.question, False, (), closest=tuple(quotes), note=q.note), belief
+        shown = [x for i, (x, r) in enumerate(zip(quotes, readings[:k], strict=True))
                  if i == 0 or r.answer >= s.min_shown]  # fmt: skip
-        return Answer(question, True, tuple(shown), note=note)
+        return Answer(q.question, True, tuple(shown), note=q.note), belief
+
+    def embed(self, text: str) -> np.ndarray:
+        """The question's unit vector; a conversation's earlier questions are embedded once."""
+        with self._embed_lock:
+            vec = self._vectors.get(text)
+            if vec is not None:
+                self._vectors.move_to_end(text)
+                return vec
+        vec = self.embedder.encode_one(text)
+        with self._embed_lock:
+            self._vectors[text] = vec
+            while len(self._vectors) > _VECTORS_KEPT:
+                self._vectors.popitem(last=False)
+        return vec
 
     def search(
         self,

@@ -163,39 +163,87 @@ def _date(value: str | None, name: str) -> dt.date | None:
 def ask(ctx, question, k, since, until, label, as_json):
     """Answer QUESTION with quotes from the archive; `-` reads one question a line from stdin.
 
+    A line may also be JSON: {"conversation": "ID", "question": "…"}. Lines with the same ID
+    are one conversation, asked in order: each is read with the earlier ones (its answer's
+    "context" lists those it was found with). Plain lines are answered each alone.
+
     \b
     tipbot ask "How much did the UN fund award in its first grants?"
     tipbot ask --since 2009-01-01 --label "Intergovernmental Organizations" "ILO forced labour"
     printf 'q1\\nq2\\n' | tipbot ask --json -
+    printf '{"conversation": "a", "question": "q1"}\\n{"conversation": "a", "question": "q2"}\\n' | tipbot ask --json -
     """
+    from tipbot.conversation import Memory, Turn
     from tipbot.render.json import answer_dict
     from tipbot.render.terminal import render_answer
 
     since_d, until_d = _date(since, "--since"), _date(until, "--until")
     archive = open_archive(ctx, quiet=as_json)
-    questions = (line.rstrip("\n") for line in sys.stdin) if question == "-" else [question]
+    memory = Memory(archive.cfg.conversation)
+    lines = (line.rstrip("\n") for line in sys.stdin) if question == "-" else [question]
     failed = False
-    for q in questions:
-        if question == "-" and not q.strip():
+    for line in lines:
+        if question == "-" and not line.strip():
             continue
+        conversation = None
         try:
-            answer = archive.ask(q, k, since=since_d, until=until_d, label=label)
+            conversation, q = _batch_line(line) if question == "-" else (None, line)
+            context = memory.turns(conversation) if conversation is not None else ()
+            answer = archive.ask(q, k, since=since_d, until=until_d, label=label, context=context)
         except QuestionError as e:
             if question != "-":
                 raise
+            if isinstance(e, LineError):
+                conversation = e.conversation
             # In a batch, one bad line is reported in its place and the rest still answered.
             failed = True
-            print(
-                json.dumps({"question": q, "answered": False, "results": [], "error": str(e)}),
-                flush=True,
-            )
+            row = {"question": line, "answered": False, "results": [], "error": str(e)}
+            if conversation is not None:
+                row["conversation"] = conversation
+            print(json.dumps(row, ensure_ascii=False), flush=True)
             continue
+        if conversation is not None:
+            memory.add(conversation, Turn.of(answer))
         if as_json:
-            print(json.dumps(answer_dict(answer), ensure_ascii=False), flush=True)
+            row = answer_dict(answer)
+            if conversation is not None:
+                row["conversation"] = conversation
+            print(json.dumps(row, ensure_ascii=False), flush=True)
         else:
             out.print(render_answer(answer))
     if failed:
         ctx.exit(EXIT_ERROR)
+
+
+def _batch_line(line: str) -> tuple[str | None, str]:
+    """(conversation id or None, question) of one line of `ask -`: plain text, or a JSON
+    object with "question" and optionally "conversation". A bad JSON line is a
+    LineError that still names its conversation, so the error row can echo it."""
+    if not line.lstrip().startswith("{"):
+        return None, line
+    try:
+        obj = json.loads(line)
+    except json.JSONDecodeError as e:
+        raise LineError(
+            f'the line is not valid JSON ({e.msg}): write {{"conversation": "ID", '
+            '"question": "…"} or a plain question'
+        ) from None
+    if not isinstance(obj, dict):
+        raise LineError('a JSON line must be an object, e.g. {"question": "…"}')
+    cid = obj.get("conversation")
+    if cid is not None and (not isinstance(cid, str | int) or isinstance(cid, bool)):
+        raise LineError(f'"conversation" must be a string or a number, got {cid!r}')
+    cid = str(cid) if cid is not None else None
+    question = obj.get("question")
+    if not isinstance(question, str):
+        raise LineError('a JSON line needs a "question" string, e.g. {"question": "…"}', cid)
+    return cid, question
+
+
+class LineError(QuestionError):
+    def __init__(self, message: str, conversation: str | None = None) -> None:
+        super().__init__(message)
+        self.conversation = conversation
 
 
 # ---- index ------------------------------------------------------------------------------------
@@ -304,10 +352,12 @@ def info(ctx, as_json):
 
 def _register() -> None:
     from tipbot.bot.cli import serve
+    from tipbot.chat_cli import chat
     from tipbot.evaluate_cli import eval_group
     from tipbot.sources.cli import corpus_group
 
     main.add_command(serve)
+    main.add_command(chat)
     main.add_command(eval_group)
     main.add_command(corpus_group)
 

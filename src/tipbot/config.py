@@ -111,6 +111,27 @@ class BotConfig:
 
 
 @dataclass(frozen=True)
+class ConversationConfig:
+    # A follow-up is read with at most this many earlier questions of its conversation.
+    turns: int = 3
+    # A conversation idle this long is forgotten: a number and s, m, h or d.
+    idle: str = "15m"
+    # Conversations held at once; beyond this the one used longest ago is dropped.
+    max_conversations: int = 10_000
+    # Retrieval for a follow-up: its vector plus this times each earlier question's vector.
+    context_weight: float = 0.5
+    # Posts the previous answer quoted rank this much higher (the reader's rank units).
+    post_weight: float = 1.0
+    # The reading with context is kept when the reader's probability that it answers exceeds
+    # the question's own reading's by more than this; otherwise the question stands alone.
+    margin: float = 0.0
+
+    @property
+    def idle_seconds(self) -> float:
+        return parse_duration(self.idle)
+
+
+@dataclass(frozen=True)
 class SyncSource:
     """A blog `tipbot serve` keeps in step: written in config.toml as a URL, or as a table
     ``{ url = "…", label = "…", format = "…" }``."""
@@ -165,6 +186,7 @@ class Config:
     retrieval: RetrievalConfig = field(default_factory=RetrievalConfig)
     answer: AnswerConfig = field(default_factory=AnswerConfig)
     bot: BotConfig = field(default_factory=BotConfig)
+    conversation: ConversationConfig = field(default_factory=ConversationConfig)
     sync: SyncConfig = field(default_factory=SyncConfig)
     source: Path | None = None  # the file it came from, for messages
 
@@ -191,9 +213,13 @@ _POSITIVE = {
     ("answer", "max_quote_chars"), ("answer", "max_question_tokens"), ("bot", "max_concurrency"),
     ("index", "exact_up_to"), ("bot", "cooldown_questions"), ("model", "query_threads"),
     ("bot", "reload_check_seconds"), ("bot", "cooldown_seconds"), ("answer", "reader_posts"),
-    ("answer", "reader_sentences"),
+    ("answer", "reader_sentences"), ("conversation", "turns"),
+    ("conversation", "max_conversations"),
 }  # fmt: skip
-_NON_NEGATIVE = {("answer", "rerank_weight"), ("answer", "scorer_weight")}
+_NON_NEGATIVE = {
+    ("answer", "rerank_weight"), ("answer", "scorer_weight"), ("conversation", "context_weight"),
+    ("conversation", "post_weight"),
+}  # fmt: skip
 _SHARES = {
     ("answer", "min_answer"),
     ("answer", "min_shown"),
@@ -322,6 +348,10 @@ def parse_config(raw: dict, base: Path, path: str = "<config>") -> Config:
             f"({cfg.chunking.max_tokens}), got {cfg.chunking.overlap_tokens}"
         )
     _check_sync(cfg.sync, path)
+    try:
+        cfg.conversation.idle_seconds  # noqa: B018 - a typo fails at load
+    except ValueError as e:
+        raise ConfigError(f"[conversation] idle in {path}: {e}") from None
     return cfg
 
 

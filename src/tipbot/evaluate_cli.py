@@ -17,6 +17,7 @@ from rich.table import Table
 from rich.text import Text
 
 from tipbot.errors import TipbotError
+from tipbot.evaluate import parse_floor
 
 EXIT_BELOW_FLOOR = 3
 
@@ -45,15 +46,6 @@ def eval_group():
     """
 
 
-def _floors(ctx, param, values):
-    from tipbot.evaluate import parse_floor
-
-    try:
-        return [parse_floor(v) for v in values]
-    except ValueError as e:
-        raise click.BadParameter(str(e), ctx=ctx, param=param) from None
-
-
 def _modes(ctx, param, value):
     from tipbot.evaluate import MODES
 
@@ -75,7 +67,7 @@ def _modes(ctx, param, value):
 @click.option("--per-question", is_flag=True, help="Add each question's outcome.")
 @click.option("--run-out", type=click.Path(dir_okay=False), help="Write the pipeline's ranking as a TREC run file.")  # fmt: skip
 @click.option("--plot", type=click.Path(dir_okay=False), help="Draw recall@k per mode and latency (PNG).")  # fmt: skip
-@click.option("--fail-under", "floors", multiple=True, callback=_floors, metavar="METRIC=VALUE", help=f"Exit {EXIT_BELOW_FLOOR} if METRIC is below VALUE (repeatable); e.g. recall@1=0.9, declined_unanswerable=0.8, dense.recall@3=0.8.")  # fmt: skip
+@click.option("--fail-under", "floors", multiple=True, metavar="METRIC=VALUE", help=f"Exit {EXIT_BELOW_FLOOR} if METRIC is below VALUE (repeatable); e.g. recall@1=0.9, declined_unanswerable=0.8, dense.recall@3=0.8; for conversations followup.answer_in_quote@1=0.7, offtopic.declined=1.")  # fmt: skip
 @click.option("--modes", default="lexical,dense,hybrid", show_default=True, callback=_modes, help="Retrieval modes to compare beside the pipeline.")  # fmt: skip
 @click.pass_context
 def run(ctx, questions, qrels, fmt, k, as_json, per_question, run_out, plot, floors, modes):
@@ -86,13 +78,30 @@ def run(ctx, questions, qrels, fmt, k, as_json, per_question, run_out, plot, flo
     folder (queries.jsonl + qrels/test.tsv). Ranking metrics are over answerable questions;
     the pipeline is `tipbot ask` as users get it (hybrid, quotes, abstention).
 
+    A conversation file (the same JSONL with "conversation", "turn" and optionally "kind":
+    first, followup, switch, offtopic) is asked conversation by conversation, each turn with
+    the earlier ones and again alone, and reported per kind of turn side by side.
+
     \b
     tipbot eval run tests/data/devset.jsonl --fail-under recall@1=0.9 --json
+    tipbot eval tests/data/conversations.jsonl
     """
     from tipbot import cli
     from tipbot.evaluate import below_floors, evaluate
+    from tipbot.evaluate_chat import is_conversation_file
     from tipbot.evaluate_io import load_questions, unknown_gold, write_run
 
+    if (
+        fmt in ("auto", "tipbot")
+        and Path(questions).is_file()
+        and is_conversation_file(Path(questions))
+    ):
+        _run_conversations(ctx, questions, as_json, per_question, floors)
+        return
+    try:
+        floors = [parse_floor(v) for v in floors]
+    except ValueError as e:
+        raise click.BadParameter(str(e), param_hint="--fail-under") from None
     for name, _ in floors:
         if "." in name and name.split(".")[0] not in modes:
             raise click.UsageError(f"--fail-under {name}: add {name.split('.')[0]} to --modes")
@@ -124,6 +133,92 @@ def run(ctx, questions, qrels, fmt, k, as_json, per_question, run_out, plot, flo
         ctx.exit(EXIT_BELOW_FLOOR)
     if floors:
         cli.err.print(f"all {len(floors)} floors met")
+
+
+def _run_conversations(ctx, path, as_json: bool, per_turn: bool, floors: list[str]) -> None:
+    from tipbot import cli
+    from tipbot.evaluate_chat import (
+        below_conversation_floors,
+        evaluate_conversations,
+        load_conversations,
+        parse_conversation_floor,
+    )
+    from tipbot.evaluate_io import unknown_gold
+
+    try:
+        parsed = [parse_conversation_floor(v) for v in floors]
+    except ValueError as e:
+        raise click.BadParameter(str(e), param_hint="--fail-under") from None
+    convs = load_conversations(Path(path))
+    if not convs:
+        raise TipbotError(f"{path} holds no conversations: one JSON object a turn")
+    archive = cli.open_archive(ctx, quiet=as_json)
+    known = {p.id for p in archive.data.posts}
+    _warn(cli, unknown_gold([t.question for c in convs for t in c], known))
+    with _progress(cli.err) as progress:
+        report = evaluate_conversations(archive, convs, progress=progress)
+    if not per_turn:
+        del report["per_turn"]
+    if as_json:
+        print(json.dumps(report, ensure_ascii=False))
+    else:
+        cli.out.print(render_conversations(report))
+    failures = below_conversation_floors(report, parsed)
+    for line in failures:
+        cli.err.print(f"[bold red]below floor:[/] {line}", markup=True, highlight=False)
+    if failures:
+        ctx.exit(EXIT_BELOW_FLOOR)
+    if parsed:
+        cli.err.print(f"all {len(parsed)} floors met")
+
+
+_SHORT = {
+    "answer_in_quote@1": "quote@1",
+    "answer_in_quote@3": "quote@3",
+    "with_context": "read with",
+}
+
+
+def render_conversations(report: dict) -> Group:
+    from tipbot.evaluate_chat import TURN_METRICS
+
+    title = f"{report['conversations']} conversations, {report['turns']} turns"
+    table = Table(title=title, box=box.SIMPLE_HEAVY, title_justify="left")
+    table.add_column("turns", no_wrap=True)
+    table.add_column("asked")
+    table.add_column("n", justify="right")
+    for metric in TURN_METRICS:
+        table.add_column(_SHORT.get(metric, metric), justify="right")
+    for kind, ctx_row in report["context"].items():
+        alone = report["alone"][kind]
+        for label, row in (("context", ctx_row), ("alone", alone)):
+            table.add_row(
+                kind if label != "alone" else "", label, str(row["turns"]),
+                *(_fmt(row[m]) for m in TURN_METRICS), style="dim" if label == "alone" else None,
+                end_section=label == "alone",
+            )  # fmt: skip
+    parts: list = [table]
+    if report.get("per_turn"):
+        turns = Table(box=box.SIMPLE, title="per turn (with context)", title_justify="left")
+        for col in ("conv", "turn", "kind", "aiq@1", "alone", "read with", "question"):
+            turns.add_column(col, overflow="ellipsis", no_wrap=col != "question")
+        for r in report["per_turn"]:
+            turns.add_row(
+                r["conversation"], str(r["turn"]), r["kind"], "yes" if r["answer_in_quote@1"] else "no",
+                "yes" if r["answer_in_quote@1_alone"] else "no", (r["context"] or [""])[0][:40], r["question"],
+            )  # fmt: skip
+        parts.append(turns)
+    parts.append(
+        Text(
+            "context: each turn read with the conversation so far, as the bot and `tipbot chat` "
+            "read it; alone: each turn asked by itself. quote@n (answer_in_quote@n): one of the "
+            "first n quotes shown is from a gold post and holds an answer; declined: the share "
+            "declined (wanted only for off-topic turns); read with (with_context): the share "
+            "answered with earlier turns.",
+            style="dim",
+        )
+    )
+    return Group(*parts)
 
 
 def _warn(cli, lines: list[str]) -> None:

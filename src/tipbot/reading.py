@@ -22,7 +22,8 @@ Every constant here was chosen on held-out SQuAD *train* articles (``training/fi
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 
@@ -81,6 +82,25 @@ class Reading:
         )
 
 
+class Read(NamedTuple):
+    """One post as the reader read it for one question: its sentences' features, their linear
+    scores, the sentences read and the reader's logits for them."""
+
+    features: extract.Features
+    linear: np.ndarray
+    chosen: np.ndarray
+    logits: np.ndarray
+
+
+@dataclass
+class ReadCache:
+    """What one question's readings share: posts read (by post and matched chunk) and each
+    sentence's logit (by sentence row)."""
+
+    posts: dict[tuple[int, int], Read] = field(default_factory=dict)
+    logits: dict[int, float] = field(default_factory=dict)
+
+
 def _sigmoid(z: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-np.clip(z, -30.0, 30.0)))
 
@@ -115,28 +135,45 @@ def read(
     term_ids: np.ndarray,
     idf: np.ndarray,
     threads: int = 1,
+    *,
+    bonus: dict[int, float] | None = None,
+    cache: ReadCache | None = None,
 ) -> list[Reading]:
-    """The posts of ``hits`` (best first, as retrieval ranked them) read and reranked."""
+    """The posts of ``hits`` (best first, as retrieval ranked them) read and reranked.
+
+    ``bonus``: post index → added to its rank (a conversation's earlier posts). ``cache``:
+    posts already read for this question (same text, same vector), by (post, chunk matched:
+    the quote scores favour its sentences), filled as posts are read, so a second retrieval for
+    the same question reads only the posts the first did not."""
     if not hits:
         return []
+    cache = ReadCache() if cache is None else cache
+    todo = [hit for hit in hits if (hit.post_index, hit.chunk_index) not in cache.posts]
     feats = [
         extract.sentence_features(data, hit, qvec, question, term_ids, idf, quote_settings)
-        for hit in hits
+        for hit in todo
     ]
     linear = [scorer.scores(f) for f in feats]
     picks = [np.argsort(-lin, kind="stable")[: s.per_post] for lin in linear]
-    passages = [
-        (data.posts[hit.post_index].title, f.sentences[int(i)])
-        for hit, f, chosen in zip(hits, feats, picks, strict=True)
+    # A sentence read for one chunk is not read again for another: its logit is the same.
+    wanted = [
+        (int(f.rows[int(i)]), data.posts[hit.post_index].title, f.sentences[int(i)])
+        for hit, f, chosen in zip(todo, feats, picks, strict=True)
         for i in chosen
     ]
-    logits = reader.logits(question, passages, threads)
+    fresh = {row: (title, text) for row, title, text in wanted if row not in cache.logits}
+    if fresh:
+        got = reader.logits(question, list(fresh.values()), threads)
+        cache.logits.update(zip(fresh, got.tolist(), strict=True))
+    for hit, f, lin, chosen in zip(todo, feats, linear, picks, strict=True):
+        z = np.array([cache.logits[int(f.rows[int(i)])] for i in chosen], dtype=np.float32)
+        cache.posts[hit.post_index, hit.chunk_index] = Read(f, lin, chosen, z)
     out = []
-    at = 0
     retrieval = _standardise(np.array([h.score for h in hits], dtype=np.float64))
-    for hit, f, lin, chosen, base in zip(hits, feats, linear, picks, retrieval, strict=True):
-        z = logits[at : at + len(chosen)]
-        at += len(chosen)
+    bonus = bonus or {}
+    for hit, base in zip(hits, retrieval, strict=True):
+        f, lin, chosen, z = cache.posts[hit.post_index, hit.chunk_index]
+        base = base + bonus.get(hit.post_index, 0.0)
         top = float(z.max())
         if s.quotes == "hand":
             # On validation the hand weights still build the better first quote (0.785

@@ -106,3 +106,6 @@ class Answer:
     # When the archive has nothing that answers, the closest posts are still worth naming.
     closest: tuple[Quote, ...] = field(default=())
     note: str = ""  # e.g. "question was shortened to 512 tokens"
+    # The earlier questions of a conversation the answer was found with, newest first; empty
+    # when the question stood alone.
+    context: tuple[str, ...] = ()

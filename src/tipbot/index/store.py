@@ -98,6 +98,11 @@ class IndexData:
         return self.manifest.get("build_id", "")
 
     @cached_property
+    def post_rows(self) -> dict[str, int]:
+        """Post id → its row in ``posts`` (built on first use)."""
+        return {post.id: i for i, post in enumerate(self.posts)}
+
+    @cached_property
     def label_posts(self) -> dict[str, np.ndarray]:
         """Case-folded label → the post rows that carry it (int64, ascending). Built on the
         first question with a label filter, then a dictionary lookup for every other."""

@@ -42,6 +42,9 @@ COLOR_ANSWER = 0x2B6CB0
 COLOR_DECLINED = 0x718096
 FOOTER = "Quoted word for word from the archive. Open a title to see the passage in its post."
 DECLINED_TITLE = "Nothing in the archive answers this"
+# A follow-up read with its conversation says so under the answer, naming the earlier question.
+READ_WITH = "read with: "
+READ_WITH_MAX = 200  # of the earlier question, in UTF-16 units; footers are far longer
 DECLINED_TEXT = (
     "I only reply with passages quoted from the archive, and none of them fits this question "
     "closely enough. Try other words, or a wider date range."
@@ -267,9 +270,17 @@ def _allot(needs: Sequence[int], total: int, cap: int) -> list[int]:
     return budgets
 
 
-def _try_quotes(quotes: Sequence[Quote], content: str) -> Payload | None:
+def read_with(answer: Answer) -> str:
+    """ "read with: <the newest earlier question>" when the answer used its conversation, else
+    "". Footers show plain text (no markdown), so the question is shortened, not escaped."""
+    if not answer.context:
+        return ""
+    return READ_WITH + clip(" ".join(answer.context[0].split()), READ_WITH_MAX, lambda t: t)
+
+
+def _try_quotes(quotes: Sequence[Quote], content: str, footer: str) -> Payload | None:
     titles = [clip(q.title or "Untitled", TITLE_MAX) for q in quotes]
-    footers = [None] * (len(quotes) - 1) + [FOOTER]
+    footers = [None] * (len(quotes) - 1) + [footer]
     shells = [_quote_embed(q, t, "", f) for q, t, f in zip(quotes, titles, footers, strict=True)]
     fixed = sum(embed_len(e) for e in shells)
     # The message's content does not count toward the 6000; kept separate on purpose.
@@ -289,14 +300,16 @@ def _try_quotes(quotes: Sequence[Quote], content: str) -> Payload | None:
 
 def answer_payload(answer: Answer, show_question: bool = False) -> Payload:
     """The reply to a question: one embed per quote, or the kind decline. ``show_question``
-    repeats the question above the answer (slash commands hide it from other readers)."""
+    repeats the question above the answer (slash commands hide it from other readers). The
+    last embed's footer names the earlier question a follow-up was read with."""
     if not answer.answered or not answer.results:
         return declined_payload(answer, show_question)
     content = _content(answer, show_question)
     quotes = answer.results[:EMBEDS_MAX]
+    footer = "\n".join(x for x in (FOOTER, read_with(answer)) if x)
     # Fewer results rather than unreadable ones: drop from the end until every quote fits.
     for n in range(len(quotes), 0, -1):
-        payload = _try_quotes(quotes[:n], content)
+        payload = _try_quotes(quotes[:n], content, footer)
         if payload is not None:
             return payload
     return declined_payload(answer, show_question)  # unreachable: one quote always fits
@@ -324,6 +337,8 @@ def declined_payload(answer: Answer, show_question: bool = False) -> Payload:
         if shown:
             description = head + "\n" + "\n".join(shown)
     embed = {"title": DECLINED_TITLE, "description": description, "color": COLOR_DECLINED}
+    if context := read_with(answer):
+        embed["footer"] = {"text": context}
     post_ids = tuple(q.post_id for q in answer.closest[: len(shown)])
     return Payload(_content(answer, show_question), (embed,), post_ids)
 
@@ -408,6 +423,7 @@ __all__ = [
     "fit_quote",
     "http_url",
     "notice_payload",
+    "read_with",
     "text_len",
     "unescape_markdown",
     "unquote_block",

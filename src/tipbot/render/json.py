@@ -3,7 +3,9 @@
 {"question": str, "answered": bool,
  "results": [{"post_id", "title", "date": "YYYY-MM-DD" | null, "url", "link", "quote",
               "score", "labels"}],
- "message"?: str, "closest"?: [...same as results], "note"?: str}
+ "context": [earlier questions of the conversation it was found with; [] when it stood alone],
+ "message"?: str, "closest"?: [...same as results], "note"?: str,
+ "conversation"?: str (the id a JSON line gave, echoed)}
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ def answer_dict(answer: Answer) -> dict:
         "question": answer.question,
         "answered": answer.answered,
         "results": [quote_dict(q) for q in answer.results],
+        "context": list(answer.context),
     }
     if not answer.answered:
         out["message"] = NOTHING

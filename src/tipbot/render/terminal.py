@@ -28,6 +28,9 @@ def render_answer(answer: Answer) -> Group:
     parts: list = []
     if answer.note:
         parts.append(Text(f"note: {answer.note}", style="yellow"))
+    if answer.context:
+        # Why a short follow-up found these posts: the earlier question it was read with.
+        parts.append(Text(f"read with: {answer.context[0]}", style="dim"))
     if answer.answered:
         parts.extend(_quote_block(i, q) for i, q in enumerate(answer.results, 1))
         parts.append(Text(FOOTER, style="dim"))

@@ -1,0 +1,192 @@
+"""Choose how follow-ups use their conversation (``[conversation]`` in config.toml) on
+conversations made from held-out SQuAD v1.1 *train* articles.
+
+    .venv/bin/python training/fit_followup.py --workdir /tmp/followup [--conversations 240]
+
+No public conversational QA set with passages could be had here (QuAC, CANARD, CoQA, QReCC
+and DoQA train files are not reachable; TopiOCQA's early release has no passages and a
+non-commercial licence), so the validation conversations are made from SQuAD v1.1 train
+(CC BY-SA 4.0), from the 40 articles held out of the reader's training
+(``squad_posts.split_articles(seed=0)``), indexed as an archive of ~3,000-character posts:
+
+- turn 1 (``first``): a question that names its article's subject ("When did Beyoncé release
+  Dangerously in Love?");
+- turn 2 (``followup``): another question of that article with the subject replaced by a
+  pronoun ("What was its first single?"), so it cannot be answered alone; about a third of
+  them are answered in another post of the article (the article runs over several posts);
+- turn 3: another such follow-up, or a ``switch`` (a question naming another held-out
+  article's subject, self-contained), or an ``offtopic`` question (from an article outside
+  the archive: nothing answers it);
+- turn 4, after a switch: a follow-up about the new subject (the chain must follow the switch).
+
+Each grid point of ``context_weight`` × ``post_weight`` runs every conversation through
+``Archive.ask`` with the conversation as context; both readings of each later turn (the turn
+alone, the turn with context) are recorded, so every ``margin`` is scored from one run. The
+chain a turn continues is the one margin 0 chose (a small approximation for other margins).
+It prints, per grid point and margin, the answer in the first quote for follow-ups and
+switches and the share of off-topic turns declined, beside every turn asked alone; the
+choice: the most follow-ups answered with switches and off-topic turns no worse than alone.
+Takes about 4 minutes per grid point on the 2-core machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import random
+import re
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from squad_posts import SQUAD_TRAIN, load_squad, make_posts, split_articles, write_archive  # noqa: E402
+
+from tipbot.archive import Archive  # noqa: E402
+from tipbot.config import load_config  # noqa: E402
+from tipbot.conversation import Turn  # noqa: E402
+from tipbot.evaluate import answer_in_quote  # noqa: E402
+from tipbot.evaluate_io import Question  # noqa: E402
+
+
+def subject_pattern(title: str) -> re.Pattern:
+    """The article's subject as a question names it: the title, without a parenthesis."""
+    name = re.sub(r"\s*\(.*\)", "", title).strip()
+    return re.compile(rf"\b(the\s+)?{re.escape(name)}('s)?\b", re.IGNORECASE)
+
+
+def pronoun(question: str, pattern: re.Pattern) -> str | None:
+    """The question with its subject replaced by "it"/"its"; None when it does not name it."""
+    if not pattern.search(question):
+        return None
+    return pattern.sub(lambda m: "its" if m.group(2) else "it", question, count=1)
+
+
+def build(args) -> tuple[list, list[list[dict]]]:
+    articles = load_squad(args.squad)
+    rest, val = split_articles(articles, val_articles=40, seed=0)
+    posts, questions, _ = make_posts(val)
+    outside_posts, outside_qs, _ = make_posts(random.Random(1).sample(rest, 60))
+    rng = random.Random(args.seed)
+    by_article: dict[int, list] = {}
+    for q in questions:
+        by_article.setdefault(posts[q.post].article, []).append(q)
+    named: dict[int, list] = {}
+    follow: dict[int, list] = {}
+    for a, qs in by_article.items():
+        pat = subject_pattern(val[a]["title"].replace("_", " "))
+        for q in qs:
+            p = pronoun(q.question, pat)
+            if p is not None:
+                named.setdefault(a, []).append(q)
+                follow.setdefault(a, []).append((q, p))
+    usable = [a for a in named if len(follow[a]) >= 4]
+    offtopic = [q.question for q in outside_qs]
+
+    def turn(q, text, kind):
+        return {"question": text, "gold": [posts[q.post].id], "answers": list(q.answers), "kind": kind}  # fmt: skip
+
+    convs = []
+    for c in range(args.conversations):
+        a = usable[c % len(usable)]
+        first = rng.choice(named[a])
+        pool = [(q, p) for q, p in follow[a] if q.id != first.id]
+        f1, f2 = rng.sample(pool, 2)
+        conv = [turn(first, first.question, "first"), turn(f1[0], f1[1], "followup")]
+        r = rng.random()
+        if r < 0.5:
+            conv.append(turn(f2[0], f2[1], "followup"))
+        elif r < 0.75:
+            b = rng.choice([x for x in usable if x != a])
+            sw = rng.choice(named[b])
+            conv.append(turn(sw, sw.question, "switch"))
+            nxt = rng.choice([(q, p) for q, p in follow[b] if q.id != sw.id])
+            conv.append(turn(nxt[0], nxt[1], "followup"))
+        else:
+            conv.append({"question": rng.choice(offtopic), "gold": [], "answers": [], "kind": "offtopic"})  # fmt: skip
+        convs.append(conv)
+    return posts, questions, convs
+
+
+def run(archive: Archive, convs: list[list[dict]]) -> list[dict]:
+    """Each later turn: both readings (answer, belief) and the turn."""
+    seen: list = []
+    original = archive._answer
+
+    def capture(*a, **kw):
+        out = original(*a, **kw)
+        seen.append(out)
+        return out
+
+    archive._answer = capture  # type: ignore[method-assign]
+    rows = []
+    for conv in convs:
+        history: list[Turn] = []
+        for i, t in enumerate(conv):
+            seen.clear()
+            answer = archive.ask(t["question"], context=tuple(history))
+            q = Question(t["kind"], t["question"], dict.fromkeys(t["gold"], 1), tuple(t["answers"]))
+            readings = list(seen)
+            if len(readings) == 1:
+                readings.append(readings[0])  # nothing to widen by: the context reading is the same
+            rows.append({"kind": t["kind"], "turn": i, "q": q, "alone": readings[0], "joint": readings[1]})  # fmt: skip
+            history.append(Turn.of(answer))
+    archive._answer = original  # type: ignore[method-assign]
+    return rows
+
+
+def score(rows: list[dict], margin: float | None) -> dict[str, float]:
+    """kind → answer in first quote (declined share for off-topic); margin None: alone."""
+    got: dict[str, list[bool]] = {}
+    for r in rows:
+        (a, b), (j, jb) = r["alone"], r["joint"]
+        answer = j if margin is not None and jb > b + margin else a
+        shown = [(x.post_id, x.text) for x in answer.results] if answer.answered else []
+        ok = not answer.answered if r["kind"] == "offtopic" else answer_in_quote(r["q"], shown, 1)
+        got.setdefault(r["kind"], []).append(ok)
+    return {k: sum(v) / len(v) for k, v in got.items()}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    ap.add_argument("--squad", type=Path, default=SQUAD_TRAIN)
+    ap.add_argument("--workdir", type=Path, required=True)
+    ap.add_argument("--conversations", type=int, default=240)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--weights", default="0.35,0.7,1.0")
+    ap.add_argument("--post-weights", default="0,1")
+    ap.add_argument("--margins", default="-0.1,0,0.1,0.2")
+    args = ap.parse_args()
+    posts, questions, convs = build(args)
+    write_archive(posts, questions, args.workdir)
+    (args.workdir / "config.toml").write_text('[corpus]\npaths = ["corpus"]\n[index]\ndir = "index"\n')  # fmt: skip
+    with open(args.workdir / "conversations.jsonl", "w", encoding="utf-8") as f:
+        for c, conv in enumerate(convs):
+            for i, t in enumerate(conv, 1):
+                f.write(json.dumps({"conversation": f"v{c:03d}", "turn": i, **t}) + "\n")
+    cfg = load_config(args.workdir / "config.toml")
+    archive = Archive.open(cfg)
+    kinds = ("first", "followup", "switch", "offtopic")
+    counts = {k: sum(t["kind"] == k for c in convs for t in c) for k in kinds}
+    print(f"{len(convs)} conversations; turns by kind: {counts}")
+    results = []
+    for w, pw in itertools.product(
+        [float(x) for x in args.weights.split(",")],
+        [float(x) for x in args.post_weights.split(",")],
+    ):
+        archive.cfg = cfg.with_changes(conversation={"context_weight": w, "post_weight": pw, "margin": 0.0})  # fmt: skip
+        rows = run(archive, convs)
+        base = score(rows, None)
+        print("alone: " + "  ".join(f"{k} {base.get(k, 0):.3f}" for k in kinds), flush=True)
+        for m in [float(x) for x in args.margins.split(",")]:
+            s = score(rows, m)
+            results.append((w, pw, m, s, base))
+            print(f"context_weight {w} post_weight {pw} margin {m}: " + "  ".join(f"{k} {s.get(k, 0):.3f}" for k in kinds), flush=True)  # fmt: skip
+    fair = [r for r in results if r[3].get("switch", 1) >= r[4].get("switch", 1) - 0.01 and r[3].get("offtopic", 1) >= r[4].get("offtopic", 1) - 0.01]  # fmt: skip
+    best = max(fair or results, key=lambda r: r[3].get("followup", 0))
+    print(f"chosen: context_weight {best[0]} post_weight {best[1]} margin {best[2]}: {best[3]}")
+
+
+if __name__ == "__main__":
+    main()
