@@ -36,6 +36,7 @@ import synth  # noqa: E402
 from tipbot.archive import Archive  # noqa: E402
 from tipbot.chunk import embed_text  # noqa: E402
 from tipbot.config import parse_config  # noqa: E402
+from tipbot.conversation import Turn  # noqa: E402
 from tipbot.embed import Embedder, torch_threads  # noqa: E402
 from tipbot.index import build_index, load_current  # noqa: E402
 from tipbot.index import dense as dense_index  # noqa: E402
@@ -44,6 +45,12 @@ from tipbot.types import Chunk  # noqa: E402
 QUESTIONS = [
     json.loads(x)["question"] for x in (ROOT / "tests/data/devset.jsonl").read_text().splitlines()
 ]
+
+# Follow-ups as chat users type them, each asked after one of QUESTIONS with it as context.
+FOLLOWUPS = [
+    "How many took part?", "Who paid for it?", "And in which countries?", "When did that start?",
+    "What did they say about it?", "Did the OSCE do the same?",
+]  # fmt: skip
 
 COLD_START = """
 import sys, time
@@ -184,11 +191,19 @@ def bench(
     archive.ask(questions[0])  # warm-up
     st_one = lambda q: embedder.model.encode(q, normalize_embeddings=True, show_progress_bar=False)
     st_one(questions[0])
-    ask_ms, plain_ms, embed_ms, st_ms = [], [], [], []
-    for q in questions:
+    ask_ms, plain_ms, embed_ms, st_ms, follow_ms, alone_ms = [], [], [], [], [], []
+    for i, q in enumerate(questions):
         t = time.perf_counter()
-        archive.ask(q)
+        answer = archive.ask(q)
         ask_ms.append((time.perf_counter() - t) * 1000)
+        # A follow-up asked alone, then with the question before it as context: side by side.
+        f = FOLLOWUPS[i % len(FOLLOWUPS)]
+        t = time.perf_counter()
+        archive.ask(f)
+        alone_ms.append((time.perf_counter() - t) * 1000)
+        t = time.perf_counter()
+        archive.ask(f, context=(Turn.of(answer),))
+        follow_ms.append((time.perf_counter() - t) * 1000)
         t = time.perf_counter()
         archive.ask(q, reader=False)  # the same question without the reader: its cost apart
         plain_ms.append((time.perf_counter() - t) * 1000)
@@ -216,6 +231,12 @@ def bench(
         "ask_p95_ms": round(pct(ask_ms, 95), 1),
         "ask_no_reader_p50_ms": round(pct(plain_ms, 50), 1),
         "ask_no_reader_p95_ms": round(pct(plain_ms, 95), 1),
+        "followup_p50_ms": round(pct(follow_ms, 50), 1),
+        "followup_p95_ms": round(pct(follow_ms, 95), 1),
+        "followup_alone_p50_ms": round(pct(alone_ms, 50), 1),
+        "followup_over_alone_p50": round(
+            statistics.median(follow_ms) / statistics.median(alone_ms), 3
+        ),
         "embed_q_p50_ms": round(pct(embed_ms, 50), 1),
         "st_q_p50_ms": round(pct(st_ms, 50), 1),
         "ask_over_embed_p50": round(statistics.median(ask_ms) / statistics.median(embed_ms), 3),
@@ -240,7 +261,9 @@ COLUMNS = [
     ("posts", "posts"), ("chunks", "chunks"), ("build_s", "build s"), ("bare_embed_s", "bare s"),
     ("build_over_bare", "build/bare"), ("update_s", "update s"), ("update_over_build", "update/build"),
     ("ask_p50_ms", "ask p50 ms"), ("ask_p95_ms", "ask p95 ms"),
-    ("ask_no_reader_p50_ms", "no reader p50 ms"), ("embed_q_p50_ms", "embed q ms"),
+    ("ask_no_reader_p50_ms", "no reader p50 ms"), ("followup_p50_ms", "follow-up p50 ms"),
+    ("followup_p95_ms", "follow-up p95 ms"), ("followup_over_alone_p50", "follow-up/alone"),
+    ("embed_q_p50_ms", "embed q ms"),
     ("st_q_p50_ms", "ST q ms"),
     ("ask_over_embed_p50", "ask/embed"), ("cold_start_s", "cold s"), ("peak_rss_mb", "RSS MB"),
     ("index_mb", "index MB"),

@@ -148,6 +148,22 @@ def score(rows: list[dict], margin: float | None) -> dict[str, float]:
     return {k: sum(v) / len(v) for k, v in got.items()}
 
 
+def outcome(r: dict, answer) -> bool:
+    shown = [(x.post_id, x.text) for x in answer.results] if answer.answered else []
+    return not answer.answered if r["kind"] == "offtopic" else answer_in_quote(r["q"], shown, 1)
+
+
+def dump(rows: list[dict], path: Path) -> None:
+    """Per later turn: both readings' belief and whether each got it right (for analysis)."""
+    with open(path, "w", encoding="utf-8") as f:
+        for r in rows:
+            if r["turn"] == 0:
+                continue
+            (a, b), (j, jb) = r["alone"], r["joint"]
+            row = {"kind": r["kind"], "alone_ok": outcome(r, a), "joint_ok": outcome(r, j), "alone_belief": b, "joint_belief": jb, "question": r["q"].text}  # fmt: skip
+            f.write(json.dumps(row) + "\n")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     ap.add_argument("--squad", type=Path, default=SQUAD_TRAIN)
@@ -157,6 +173,7 @@ def main() -> None:
     ap.add_argument("--weights", default="0.35,0.7,1.0")
     ap.add_argument("--post-weights", default="0,1")
     ap.add_argument("--margins", default="-0.1,0,0.1,0.2")
+    ap.add_argument("--dump", type=Path, help="write each grid point's later turns here (JSONL)")
     args = ap.parse_args()
     posts, questions, convs = build(args)
     write_archive(posts, questions, args.workdir)
@@ -177,6 +194,8 @@ def main() -> None:
     ):
         archive.cfg = cfg.with_changes(conversation={"context_weight": w, "post_weight": pw, "margin": 0.0})  # fmt: skip
         rows = run(archive, convs)
+        if args.dump:
+            dump(rows, args.dump.with_suffix(f".w{w}-p{pw}.jsonl"))
         base = score(rows, None)
         print("alone: " + "  ".join(f"{k} {base.get(k, 0):.3f}" for k in kinds), flush=True)
         for m in [float(x) for x in args.margins.split(",")]:

@@ -1,5 +1,6 @@
-"""The events a test makes Discord send to the bot: messages, slash commands, autocomplete and
-button presses, shaped as the gateway delivers them (mixed into DiscordStub)."""
+"""The events a test makes Discord send to the bot: messages (and replies), threads, slash
+commands, autocomplete and button presses, shaped as the gateway delivers them (mixed into
+DiscordStub)."""
 
 from __future__ import annotations
 
@@ -19,13 +20,21 @@ class EventSender:
     channel_id: int
     dm_channel_id: int
     commands: dict[str, dict]
+    threads: dict[int, dict]  # thread id → the thread channel
+    interaction_channels: dict[str, int]  # interaction token → where its messages go
 
     async def dispatch(self, t: str, d: dict) -> int:  # provided by DiscordStub
         raise NotImplementedError
 
     async def send_message(self, content: str, *, dm: bool = False, channel_id: int | None = None,
-                           mention_bot: bool = False, author: dict | None = None) -> dict:  # fmt: skip
+                           mention_bot: bool = False, author: dict | None = None,
+                           reply_to: dict | None = None, ping: bool = True) -> dict:  # fmt: skip
+        """A message from ``author``; with ``reply_to``, a reply to that message which, as
+        Discord's default, pings its author (``ping``): they are among the mentions."""
         author = author or self.user
+        pinged = [self.bot] if mention_bot else []
+        pinged += [reply_to["author"]] if reply_to is not None and ping else []
+        mentions = list({u["id"]: u for u in pinged}.values())
         data = {
             "id": str(P.snowflake()),
             "channel_id": str(self.dm_channel_id if dm else channel_id or self.channel_id),
@@ -35,7 +44,7 @@ class EventSender:
             "edited_timestamp": None,
             "tts": False,
             "mention_everyone": "@everyone" in content,
-            "mentions": [self.bot] if mention_bot else [],
+            "mentions": mentions,
             "mention_roles": [],
             "attachments": [],
             "embeds": [],
@@ -43,6 +52,15 @@ class EventSender:
             "type": 0,
             "flags": 0,
         }
+        if reply_to is not None:
+            data["type"] = 19
+            data["message_reference"] = {
+                "type": 0,
+                "message_id": reply_to["id"],
+                "channel_id": reply_to["channel_id"],
+                **({"guild_id": str(self.guild_id)} if not dm else {}),
+            }
+            data["referenced_message"] = reply_to
         if not dm:
             data["guild_id"] = str(self.guild_id)
             data["member"] = {k: v for k, v in P.member(author).items() if k != "user"}
@@ -52,10 +70,30 @@ class EventSender:
     async def mention(self, text: str, **kw: Any) -> dict:
         return await self.send_message(f"<@{self.bot_id}> {text}", mention_bot=True, **kw)
 
+    async def reply(self, message: dict, text: str, **kw: Any) -> dict:
+        """A reply to ``message`` (one the bot sent, as stored), in its channel, without
+        ``<@id>`` in the text: a reply that pings is how people answer the bot back."""
+        channel_id = int(message["channel_id"])
+        dm = channel_id == self.dm_channel_id
+        return await self.send_message(text, reply_to=message, dm=dm,
+                                       channel_id=None if dm else channel_id, **kw)  # fmt: skip
+
+    async def start_thread(self, message: dict, name: str = "follow-up",
+                           author: dict | None = None) -> int:  # fmt: skip
+        """A public thread started from ``message``: like Discord, it takes the message's id."""
+        tid = int(message["id"])
+        owner = int((author or self.user)["id"])
+        thread = P.thread_channel(tid, self.guild_id, int(message["channel_id"]), name, owner)
+        self.threads[tid] = thread
+        await self.dispatch("THREAD_CREATE", {**thread, "newly_created": True})
+        return tid
+
     def _interaction(self, kind: int, data: dict, *, channel_id: int | None = None,
                      user: dict | None = None, message: dict | None = None) -> dict:  # fmt: skip
         iid = P.snowflake()
         cid = channel_id or self.channel_id
+        channel = self.threads.get(cid) or P.text_channel(cid, self.guild_id, "general")
+        self.interaction_channels[f"itoken-{iid}"] = cid
         out = {
             "id": str(iid),
             "application_id": str(self.app_id),
@@ -63,7 +101,7 @@ class EventSender:
             "data": data,
             "guild_id": str(self.guild_id),
             "channel_id": str(cid),
-            "channel": P.text_channel(cid, self.guild_id, "general"),
+            "channel": channel,
             "member": {**P.member(user or self.user), "permissions": "2147483647"},
             "token": f"itoken-{iid}",
             "version": 1,
@@ -83,7 +121,8 @@ class EventSender:
                       **options: Any) -> dict:  # fmt: skip
         """A slash command as Discord delivers it; returns the interaction (id, token)."""
         cmd = self.commands[name]
-        opts = [{"name": k, "type": 4 if isinstance(v, int) else 3, "value": v}
+        kinds = {bool: 5, int: 4, str: 3}  # BOOLEAN, INTEGER, STRING
+        opts = [{"name": k, "type": kinds[type(v)], "value": v}
                 for k, v in options.items() if v is not None]  # fmt: skip
         data = {"id": cmd["id"], "name": name, "type": 1, "options": opts}
         if "guild_id" in cmd:
@@ -105,6 +144,7 @@ class EventSender:
     async def click(self, message: dict, custom_id: str, user: dict | None = None) -> dict:
         """A button press on ``message`` (a message the bot sent, as the stub stored it)."""
         data = {"custom_id": custom_id, "component_type": 2}
-        interaction = self._interaction(3, data, user=user, message=message)
+        interaction = self._interaction(3, data, channel_id=int(message["channel_id"]), user=user,
+                                        message=message)  # fmt: skip
         await self.dispatch("INTERACTION_CREATE", interaction)
         return interaction

@@ -56,6 +56,31 @@ def text_channel(cid: int, guild_id: int, name: str) -> dict[str, Any]:
     }
 
 
+def thread_channel(tid: int, guild_id: int, parent_id: int, name: str,
+                   owner_id: int) -> dict[str, Any]:  # fmt: skip
+    """A public thread (type 11) in ``parent_id``."""
+    return {
+        "id": str(tid),
+        "type": 11,
+        "guild_id": str(guild_id),
+        "parent_id": str(parent_id),
+        "owner_id": str(owner_id),
+        "name": name,
+        "last_message_id": None,
+        "rate_limit_per_user": 0,
+        "message_count": 0,
+        "member_count": 1,
+        "total_message_sent": 0,
+        "flags": 0,
+        "thread_metadata": {
+            "archived": False,
+            "auto_archive_duration": 1440,
+            "archive_timestamp": now_iso(),
+            "locked": False,
+        },
+    }
+
+
 def guild(gid: int, name: str, bot: dict[str, Any], channels: list[dict]) -> dict[str, Any]:
     return {
         "id": str(gid),

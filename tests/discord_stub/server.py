@@ -95,6 +95,8 @@ class DiscordStub(EventSender):
         self.frames: list[dict] = []  # gateway frames the client sent
         self.messages: dict[int, dict] = {}
         self.commands: dict[str, dict] = {}  # name → command as synced
+        self.threads: dict[int, dict] = {}  # thread id (= its starter message's) → channel
+        self.interaction_channels: dict[str, int] = {}  # interaction token → its channel
         self.session_id = "stub-session-1"
         self.reject_identify = False  # close IDENTIFY with 4004, as for a revoked token
         self.replayed: list[int] = []  # seqs sent again after a RESUME
@@ -265,7 +267,8 @@ class DiscordStub(EventSender):
         }
         if kind not in (4, 5):  # autocomplete choices, updates: no new message
             return json_response({"interaction": interaction, "resource": {"type": kind}})
-        msg = self._store(self.channel_id, {**data, "flags": flags | (128 if kind == 5 else 0)},
+        channel_id = self.interaction_channels.get(m.group(2), self.channel_id)
+        msg = self._store(channel_id, {**data, "flags": flags | (128 if kind == 5 else 0)},
                           guild_id=self.guild_id, app=True)  # fmt: skip
         interaction["response_message_id"] = msg["id"]
         return json_response(
@@ -273,12 +276,14 @@ class DiscordStub(EventSender):
         )
 
     def _webhook(self, rec: Request) -> web.Response:
-        if not re.fullmatch(rf"/webhooks/{self.app_id}/[^/]+(/messages/@original)?", rec.path):
+        m = re.fullmatch(rf"/webhooks/{self.app_id}/([^/]+)(/messages/@original)?", rec.path)
+        if not m:
             return json_response({"message": "404: Unknown Webhook", "code": 10015}, 404)
         problems = limit_problems(rec.body or {}) if rec.method in ("POST", "PATCH") else []
         if problems:
             return json_response({"code": 50035, "message": "; ".join(problems)}, 400)
-        return json_response(self._store(self.channel_id, rec.body or {}, guild_id=self.guild_id,
+        channel_id = self.interaction_channels.get(m.group(1), self.channel_id)
+        return json_response(self._store(channel_id, rec.body or {}, guild_id=self.guild_id,
                                          app=True))  # fmt: skip
 
     # ---- gateway ---------------------------------------------------------------------------

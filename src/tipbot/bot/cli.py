@@ -30,15 +30,18 @@ BAD_TOKEN = (
 )
 
 
-async def run_bot(token: str, load_archive: Callable[[], object], settings=None) -> None:
+async def run_bot(
+    token: str, load_archive: Callable[[], object], settings=None, conversation=None
+) -> None:
     """Log in first (a bad token fails in a second, not after loading the model), then load the
-    archive in a thread, then connect to the gateway and serve until closed."""
+    archive in a thread, then connect to the gateway and serve until closed. ``settings`` and
+    ``conversation``: the config's [bot] and [conversation] (the archive is not there yet)."""
     import aiohttp
     import discord
 
     from tipbot.bot.client import TipClient
 
-    client = TipClient(None, settings)
+    client = TipClient(None, settings, conversation)
     loop = asyncio.get_running_loop()
     with contextlib.suppress(NotImplementedError, RuntimeError):  # no signals on Windows/threads
         # A service manager's stop (SIGTERM) closes the connection cleanly and exits 0.
@@ -86,7 +89,8 @@ def serve(ctx: click.Context, log_level: str) -> None:
 
     Settings are in the [bot] section of the config (allowed_guilds, allowed_channels,
     dev_guild, cooldown_seconds, cooldown_questions, max_concurrency, feedback_file,
-    reload_check_seconds). DISCORD_API_BASE points the bot at another API (tests).
+    reload_check_seconds); follow-ups are remembered as [conversation] says (turns, idle,
+    max_conversations). DISCORD_API_BASE points the bot at another API (tests).
     """
     from tipbot.cli import get_config, open_archive
 
@@ -105,7 +109,7 @@ def serve(ctx: click.Context, log_level: str) -> None:
         )
         for name in ("tipbot", "discord"):
             logging.getLogger(name).setLevel(level)
-        asyncio.run(run_bot(token, lambda: open_archive(ctx), cfg.bot))
+        asyncio.run(run_bot(token, lambda: open_archive(ctx), cfg.bot, cfg.conversation))
     except TipbotError as e:
         # click.echo, not the shared rich console: rich wraps at 80 columns, and this must
         # stay one line for whoever reads a service log.

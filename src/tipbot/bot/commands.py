@@ -1,19 +1,23 @@
-"""The slash commands: /ask and /about, on a CommandTree that enforces where the bot answers.
+"""The slash commands: /ask and /about, on a CommandTree that enforces where the bot answers;
+and the "Ask without context" button under answers read with their conversation.
 
 /ask question: Who funds help for trafficking victims?
 /ask question: ILO forced labour since: 2009-01-01 until: 2012-12-31 results: 5
+/ask question: How many officers took part? fresh: True      (ignores the conversation)
 /about
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from typing import TYPE_CHECKING
 
 import discord
 from discord import app_commands
 
 from tipbot.bot import policy
+from tipbot.bot.conversations import Asked
 from tipbot.render.discord import about_payload, notice_payload
 
 if TYPE_CHECKING:
@@ -21,6 +25,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 NO_MENTIONS = discord.AllowedMentions.none()
+FRESH_TEMPLATE = r"tipbot:fresh:(?P<key>[0-9a-f]{16})"
 
 
 async def reply_ephemeral(interaction: discord.Interaction, text: str) -> None:
@@ -73,6 +78,7 @@ class TipTree(app_commands.CommandTree):
     until="Only posts on or before this date (YYYY-MM-DD)",
     label="Only posts with this label",
     results="At most this many posts (1-5); posts that do not answer are left out",
+    fresh="Ask on its own, ignoring the earlier questions of this conversation",
 )
 @app_commands.allowed_contexts(guilds=True, dms=True, private_channels=True)
 async def ask(
@@ -82,6 +88,7 @@ async def ask(
     until: app_commands.Range[str, 1, 32] | None = None,
     label: app_commands.Range[str, 1, 100] | None = None,
     results: app_commands.Range[int, 1, 5] | None = None,
+    fresh: bool = False,
 ) -> None:
     """Answer ``question`` with quotes from the archive.
 
@@ -89,7 +96,8 @@ async def ask(
         /ask question: forced labour since: 2009-01-01 label: Reports results: 5
 
     Bad dates and cooldowns get a private note; otherwise the bot defers (the search may take
-    a moment) and sends the answer, under the question, as a follow-up.
+    a moment) and sends the answer, under the question, as a follow-up. In a thread started
+    from an answer, or in a DM, the question continues that conversation unless ``fresh``.
     """
     client: TipClient = interaction.client  # type: ignore[assignment]
     try:
@@ -103,19 +111,64 @@ async def ask(
     if wait:
         await reply_ephemeral(interaction, policy.retry_message(wait))
         return
-    await interaction.response.defer(thinking=True)
     # Discord enforces 1-5 and 1000 characters; stay safe if a client does not.
     k = max(1, min(results, 5)) if results is not None else None
-    payload, view = await client.reply_for(
-        question[:1000], k, since=since_d, until=until_d, label=label, show_question=True
-    )
-    kwargs = {"view": view} if view is not None else {}
-    await interaction.followup.send(
-        payload.content or discord.utils.MISSING,
-        embeds=[discord.Embed.from_dict(e) for e in payload.embeds],
+    await answer_interaction(interaction, Asked(question[:1000], k, since_d, until_d, label), fresh)
+
+
+async def answer_interaction(interaction: discord.Interaction, asked: Asked, fresh: bool) -> None:
+    """Defer (the search may take a moment), answer in the conversation of the place (on its
+    own when ``fresh``), and send the answer, under the question, as a follow-up."""
+    client: TipClient = interaction.client  # type: ignore[assignment]
+    await interaction.response.defer(thinking=True)
+    place = client.place_of(interaction)
+    reply = await client.reply_for(
+        asked.question, asked.k, since=asked.since, until=asked.until, label=asked.label,
+        show_question=True, context=() if fresh else place.context,
+    )  # fmt: skip
+    sent = await interaction.followup.send(
+        reply.payload.content or discord.utils.MISSING,
+        embeds=reply.embeds(),
         allowed_mentions=NO_MENTIONS,
-        **kwargs,
+        wait=True,
+        **reply.extras(),
     )
+    client.remember(place, sent, interaction.user.id, reply)
+
+
+class FreshButton(discord.ui.DynamicItem[discord.ui.Button], template=FRESH_TEMPLATE):
+    """ "Ask without context" under an answer read with its conversation: anyone may click it to
+    get the same question answered on its own, as a new message. The key is the answer's vote
+    key; the question behind it is kept in a bounded memo (``Conversations.keep_asked``)."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(
+            discord.ui.Button(
+                style=discord.ButtonStyle.secondary,
+                label="Ask without context",
+                custom_id=f"tipbot:fresh:{key}",
+            )
+        )
+        self.key = key
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Button, match: re.Match[str], /
+    ) -> FreshButton:
+        return cls(match["key"])
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        client: TipClient = interaction.client  # type: ignore[assignment]
+        asked = client.conversations.asked(self.key)
+        here = _channel_ids(interaction)
+        if not policy.place_allowed(client.settings, interaction.guild_id, here):
+            await reply_ephemeral(interaction, policy.DENIED_PLACE)
+        elif asked is None:  # forgotten: the bot restarted, or many answers came since
+            await reply_ephemeral(interaction, policy.FRESH_GONE)
+        elif wait := client.cooldown.hit(interaction.user.id):
+            await reply_ephemeral(interaction, policy.retry_message(wait))
+        else:
+            await answer_interaction(interaction, asked, fresh=True)
 
 
 @ask.autocomplete("label")

@@ -67,7 +67,6 @@ class Conversations:
     def __init__(
         self, cfg: ConversationConfig, clock: Callable[[], float] = time.monotonic
     ) -> None:
-        self.cfg = cfg
         self.memory = Memory(cfg, clock)
         # An answer is worth finding while its turn can still be in the memory: at most
         # ``turns`` answers of each of ``max_conversations`` conversations.

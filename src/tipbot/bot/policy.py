@@ -123,4 +123,8 @@ UNSEARCHABLE = (
     "I couldn't search that: ask with words, e.g. `/ask question: Who funds help for victims?`"
 )
 FAILED = "Sorry, something went wrong while searching the archive. Please try again in a moment."
+FRESH_GONE = (
+    "I no longer remember that question: ask it again with `/ask`, and `fresh: True` to leave "
+    "the earlier questions out."
+)
 THANKS = "Thanks for the feedback! It helps the maintainers improve the answers."

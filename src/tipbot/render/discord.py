@@ -361,6 +361,9 @@ def about_payload(
         "**How to ask:** `/ask question: Who funds help for victims?` — narrow it with "
         "`since`/`until` (YYYY-MM-DD), `label`, or choose 1–5 `results`. "
         "You can also mention me with a question, or send me a direct message.\n\n"
+        "**Follow-ups:** reply to my answer (or ask in a thread started from it) and I read "
+        "your question with the earlier ones; the footer says so. To leave them out, use "
+        "*Ask without context* or `/ask` with `fresh: True`.\n\n"
         "**How to read an answer:** every reply is quoted word for word from the archive; I "
         "never write my own text. Each quote shows its post's date and title; open the title "
         'to see the passage highlighted in the post. "…" marks where a quote skips text. '
