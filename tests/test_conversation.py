@@ -19,7 +19,7 @@ from tipbot.cli import main
 from tipbot.config import ConversationConfig, parse_config
 from tipbot.conversation import Memory, Turn
 from tipbot.errors import ConfigError
-from tipbot.followup import context_query, earlier_questions
+from tipbot.followup import context_query, earlier_questions, quoted_vector
 
 UKRAINE = "Who paid for the police training in Ukraine?"
 OFFICERS = "How many officers took part?"
@@ -107,6 +107,12 @@ def test_the_widened_query_adds_the_earlier_questions_to_both_retrievers():
     assert wq.posts == frozenset({"p1", "p2"})
     np.testing.assert_allclose(wq.vector, np.array([1.0, 0.5]) / np.sqrt(1.25), rtol=1e-6)
     assert context_query("q", vecs["q"], (), vecs.__getitem__, cfg) is None
+    # The previous answer's first quote joins in with answer_weight.
+    quote = np.array([0.6, 0.8])
+    cfg = ConversationConfig(context_weight=0.5, answer_weight=1.0)
+    wq = context_query("q", vecs["q"], turns, vecs.__getitem__, cfg, lambda turn: quote)
+    expected = np.array([1.0, 0.5]) + quote
+    np.testing.assert_allclose(wq.vector, expected / np.linalg.norm(expected), rtol=1e-6)
     # Asking the same question again is not widened by itself.
     assert context_query("Q", vecs["q"], (Turn("q"),), vecs.__getitem__, cfg) is None
 
@@ -157,6 +163,28 @@ def test_margin_decides_between_the_two_readings(archive):
         assert archive.ask(question, context=(first,)).context == ()
     with _with(archive, margin=-100.0):  # always, whenever there is a context
         assert archive.ask(question, context=(first,)).context == (UKRAINE,)
+
+
+def test_a_turn_remembers_where_its_first_quote_lies(archive):
+    answer = archive.ask(UKRAINE)
+    turn = Turn.of(answer)
+    assert turn.posts[0] == UKRAINE_POST and turn.spans == answer.results[0].spans
+    vec = quoted_vector(archive.data, turn)
+    # The quoted sentences' own vectors: close to the quote's embedding, a unit vector.
+    assert vec is not None and abs(float(np.linalg.norm(vec)) - 1) < 1e-6
+    assert float(vec @ archive.embed(answer.results[0].text)) > 0.8
+    assert quoted_vector(archive.data, Turn("q", ("no-such-post",), spans=((0, 5),))) is None
+    declined = Turn.of(archive.ask("what is a good recipe for banana bread?"))
+    assert declined.posts == () and declined.spans == ()
+
+
+def test_without_the_reader_the_hand_relevance_judges_the_two_readings(archive):
+    first = Turn.of(archive.ask(UKRAINE, reader=False))
+    follow = archive.ask(OFFICERS, context=(first,), reader=False)
+    alone = archive.ask(OFFICERS, reader=False)
+    assert follow.context == (UKRAINE,)
+    assert follow.results[0].post_id == UKRAINE_POST
+    assert alone.context == () and alone.results != follow.results
 
 
 def test_no_context_answers_as_before(archive):

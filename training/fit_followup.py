@@ -19,14 +19,24 @@ non-commercial licence), so the validation conversations are made from SQuAD v1.
   the archive: nothing answers it);
 - turn 4, after a switch: a follow-up about the new subject (the chain must follow the switch).
 
-Each grid point of ``context_weight`` × ``post_weight`` runs every conversation through
+``--terse`` makes the follow-ups harder: each also drops the words it shares with the question
+it follows, as people drop what was just said ("What was the first single?").
+
+Each grid point of ``context_weight`` × ``post_weight`` × ``answer_weight`` × the posts and
+sentences the reading with context reads (``--readings 3x2``) runs every conversation through
 ``Archive.ask`` with the conversation as context; both readings of each later turn (the turn
 alone, the turn with context) are recorded, so every ``margin`` is scored from one run. The
 chain a turn continues is the one margin 0 chose (a small approximation for other margins).
 It prints, per grid point and margin, the answer in the first quote for follow-ups and
 switches and the share of off-topic turns declined, beside every turn asked alone; the
-choice: the most follow-ups answered with switches and off-topic turns no worse than alone.
-Takes about 4 minutes per grid point on the 2-core machine.
+choice: the most follow-ups answered with switches and off-topic turns no worse than alone
+(within 0.01). About 4 minutes per grid point on the 2-core machine. The runs behind the
+shipped values:
+
+    fit_followup.py --workdir W --weights 0.35,0.7,1.0,1.5,2.5 --post-weights 0,1 --answer-weights 0 --readings 5x4
+    fit_followup.py --workdir W --weights 1.0 --post-weights 0 --answer-weights 0.5,1 --readings 5x4
+    fit_followup.py --workdir W --weights 1.0 --post-weights 0 --answer-weights 0 --readings 3x2,3x4,5x4
+    fit_followup.py --workdir W --weights 1.0 --post-weights 0 --answer-weights 0 --readings 3x2 --terse
 """
 
 from __future__ import annotations
@@ -63,6 +73,23 @@ def pronoun(question: str, pattern: re.Pattern) -> str | None:
     return pattern.sub(lambda m: "its" if m.group(2) else "it", question, count=1)
 
 
+_WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9'-]*")
+
+
+_DANGLING = {"in", "the", "of", "from", "for", "to", "a", "an", "on", "at", "by", "with", "and", "its", "it"}  # fmt: skip
+
+
+def terse(question: str, earlier: str) -> str:
+    """With ``--terse``: the follow-up also loses the words (of four letters or more) it shares
+    with the question it follows, as people drop what was just said ("What was the first
+    single?" rather than "What was the first single from Dangerously in Love?")."""
+    said = {w.lower() for w in _WORD.findall(earlier) if len(w) >= 4}
+    kept = [w for w in question.rstrip("?").split() if w.strip(",.\"'").lower() not in said]
+    while len(kept) > 2 and kept[-1].strip(",.").lower() in _DANGLING:
+        kept.pop()
+    return " ".join(kept) + "?" if len(kept) >= 2 else question
+
+
 def build(args) -> tuple[list, list[list[dict]]]:
     articles = load_squad(args.squad)
     rest, val = split_articles(articles, val_articles=40, seed=0)
@@ -84,7 +111,9 @@ def build(args) -> tuple[list, list[list[dict]]]:
     usable = [a for a in named if len(follow[a]) >= 4]
     offtopic = [q.question for q in outside_qs]
 
-    def turn(q, text, kind):
+    def turn(q, text, kind, earlier=None):
+        if args.terse and earlier is not None:
+            text = terse(text, earlier)
         return {"question": text, "gold": [posts[q.post].id], "answers": list(q.answers), "kind": kind}  # fmt: skip
 
     convs = []
@@ -93,16 +122,16 @@ def build(args) -> tuple[list, list[list[dict]]]:
         first = rng.choice(named[a])
         pool = [(q, p) for q, p in follow[a] if q.id != first.id]
         f1, f2 = rng.sample(pool, 2)
-        conv = [turn(first, first.question, "first"), turn(f1[0], f1[1], "followup")]
+        conv = [turn(first, first.question, "first"), turn(f1[0], f1[1], "followup", first.question)]  # fmt: skip
         r = rng.random()
         if r < 0.5:
-            conv.append(turn(f2[0], f2[1], "followup"))
+            conv.append(turn(f2[0], f2[1], "followup", first.question))
         elif r < 0.75:
             b = rng.choice([x for x in usable if x != a])
             sw = rng.choice(named[b])
             conv.append(turn(sw, sw.question, "switch"))
             nxt = rng.choice([(q, p) for q, p in follow[b] if q.id != sw.id])
-            conv.append(turn(nxt[0], nxt[1], "followup"))
+            conv.append(turn(nxt[0], nxt[1], "followup", sw.question))
         else:
             conv.append({"question": rng.choice(offtopic), "gold": [], "answers": [], "kind": "offtopic"})  # fmt: skip
         convs.append(conv)
@@ -170,8 +199,11 @@ def main() -> None:
     ap.add_argument("--workdir", type=Path, required=True)
     ap.add_argument("--conversations", type=int, default=240)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--weights", default="0.35,0.7,1.0")
+    ap.add_argument("--terse", action="store_true", help="follow-ups drop the words of the question they follow")  # fmt: skip
+    ap.add_argument("--weights", default="0.35,0.7,1.0,1.5,2.5")
     ap.add_argument("--post-weights", default="0,1")
+    ap.add_argument("--answer-weights", default="0,0.5,1")
+    ap.add_argument("--readings", default="3x2", help="posts x sentences the reading with context reads (comma-separated)")  # fmt: skip
     ap.add_argument("--margins", default="-0.1,0,0.1,0.2")
     ap.add_argument("--dump", type=Path, help="write each grid point's later turns here (JSONL)")
     args = ap.parse_args()
@@ -188,23 +220,26 @@ def main() -> None:
     counts = {k: sum(t["kind"] == k for c in convs for t in c) for k in kinds}
     print(f"{len(convs)} conversations; turns by kind: {counts}")
     results = []
-    for w, pw in itertools.product(
-        [float(x) for x in args.weights.split(",")],
-        [float(x) for x in args.post_weights.split(",")],
-    ):
-        archive.cfg = cfg.with_changes(conversation={"context_weight": w, "post_weight": pw, "margin": 0.0})  # fmt: skip
+    floats = lambda text: [float(x) for x in text.split(",")]  # noqa: E731
+    grid = itertools.product(
+        floats(args.weights), floats(args.post_weights), floats(args.answer_weights),
+        [tuple(int(n) for n in x.split("x")) for x in args.readings.split(",")],
+    )  # fmt: skip
+    for w, pw, aw, (rp, rs) in grid:
+        archive.cfg = cfg.with_changes(conversation={"context_weight": w, "post_weight": pw, "answer_weight": aw, "reader_posts": rp, "reader_sentences": rs, "margin": 0.0})  # fmt: skip
+        print(f"reader_posts {rp} reader_sentences {rs}:", flush=True)
         rows = run(archive, convs)
         if args.dump:
-            dump(rows, args.dump.with_suffix(f".w{w}-p{pw}.jsonl"))
+            dump(rows, args.dump.with_suffix(f".w{w}-p{pw}-a{aw}-r{rp}x{rs}.jsonl"))
         base = score(rows, None)
         print("alone: " + "  ".join(f"{k} {base.get(k, 0):.3f}" for k in kinds), flush=True)
         for m in [float(x) for x in args.margins.split(",")]:
             s = score(rows, m)
-            results.append((w, pw, m, s, base))
-            print(f"context_weight {w} post_weight {pw} margin {m}: " + "  ".join(f"{k} {s.get(k, 0):.3f}" for k in kinds), flush=True)  # fmt: skip
-    fair = [r for r in results if r[3].get("switch", 1) >= r[4].get("switch", 1) - 0.01 and r[3].get("offtopic", 1) >= r[4].get("offtopic", 1) - 0.01]  # fmt: skip
-    best = max(fair or results, key=lambda r: r[3].get("followup", 0))
-    print(f"chosen: context_weight {best[0]} post_weight {best[1]} margin {best[2]}: {best[3]}")
+            results.append(((w, pw, aw), m, s, base))
+            print(f"context_weight {w} post_weight {pw} answer_weight {aw} margin {m}: " + "  ".join(f"{k} {s.get(k, 0):.3f}" for k in kinds), flush=True)  # fmt: skip
+    fair = [r for r in results if r[2].get("switch", 1) >= r[3].get("switch", 1) - 0.01 and r[2].get("offtopic", 1) >= r[3].get("offtopic", 1) - 0.01]  # fmt: skip
+    (w, pw, aw), m, s, _ = max(fair or results, key=lambda r: r[2].get("followup", 0))
+    print(f"chosen: context_weight {w} post_weight {pw} answer_weight {aw} margin {m}: {s}")
 
 
 if __name__ == "__main__":

@@ -55,6 +55,7 @@ class _Question:
     abstain: bool
     note: str
     use_reader: bool
+    reader_settings: reading.ReaderSettings  # how many posts and sentences the reader reads
     cache: reading.ReadCache  # what the reader read, shared by the readings
 
 
@@ -200,20 +201,27 @@ class Archive:
             raise QuestionError(f"the number of results must be at least 1, got {k}")
         use_reader = self.reader is not None and reader is not False
         qvec = self.embed(text)
+        conv = self.cfg.conversation
+        widened = followup.context_query(
+            text, qvec, context, lambda q: self.embed(self.clean_question(q)[0]), conv,
+            lambda turn: followup.quoted_vector(data, turn),
+        )  # fmt: skip
         q = _Question(
             question, text, qvec, k, mode, retrieve.Filters(since, until, label), abstain, note,
-            use_reader, reading.ReadCache(),
+            use_reader, self.reader_settings, reading.ReadCache(),
         )  # fmt: skip
         alone, belief = self._answer(data, q, text, qvec)
-        widened = followup.context_query(text, qvec, context, self.embed, self.cfg.conversation)
         if widened is None:
             return alone
         rows = data.post_rows
-        earlier = dict.fromkeys(
-            (rows[p] for p in widened.posts if p in rows), self.cfg.conversation.post_weight
+        earlier = dict.fromkeys((rows[p] for p in widened.posts if p in rows), conv.post_weight)
+        # The reading with context reads fewer sentences: a follow-up costs about 1.5 questions.
+        lighter = dataclasses.replace(
+            self.reader_settings, depth=conv.reader_posts, per_post=conv.reader_sentences
         )
+        q = dataclasses.replace(q, reader_settings=lighter)
         joint, joint_belief = self._answer(data, q, widened.text, widened.vector, earlier)
-        if joint_belief > belief + self.cfg.conversation.margin:
+        if joint_belief > belief + conv.margin:
             return dataclasses.replace(joint, context=widened.used)
         return alone
 
@@ -228,7 +236,7 @@ class Archive:
         """(answer, how surely it answers) for ``q``, its posts found by ``search_text`` and
         ``search_vec`` (the question's own, or widened by its conversation). The belief is the
         reader's probability that the first post answers, or the hand rules' relevance."""
-        depth = max(q.k, self.reader_settings.depth) if q.use_reader else q.k
+        depth = max(q.k, q.reader_settings.depth) if q.use_reader else q.k
         hits = self.search(data, search_vec, search_text, depth, q.mode, q.filters)
         if not hits:
             return Answer(q.question, False, (), note=q.note), -1.0
@@ -257,7 +265,7 @@ class Archive:
         (``abstain`` off) have the posts past ``reader_posts`` quoted by hand weights."""
         assert self.reader is not None and self.scorer is not None
         assert self.abstention is not None
-        s = self.reader_settings
+        s = q.reader_settings
         k, text = q.k, q.text
         term_ids, idf = extract.query_terms(data, analyze(text))
         depth = max(k, s.depth) if q.abstain else s.depth
@@ -272,6 +280,9 @@ class Archive:
         if k > len(quotes):
             quotes += self.quote(data, hits[depth:k], q.qvec, text)[0]
         unknown = bool(abstention.unknown_names(text, data.lexical))
+        # A follow-up's evidence is its own, as asked, even in the reading with context: the
+        # widened vector's sentence cosine answered more follow-ups on validation but also
+        # an off-topic one (README, "Conversations").
         belief = self.abstention.probability(readings[0].evidence(unknown))
         if not q.abstain:
             return Answer(q.question, True, tuple(quotes), note=q.note), belief

@@ -118,12 +118,20 @@ class ConversationConfig:
     idle: str = "15m"
     # Conversations held at once; beyond this the one used longest ago is dropped.
     max_conversations: int = 10_000
-    # Retrieval for a follow-up: its vector plus this times each earlier question's vector.
-    context_weight: float = 0.5
-    # Posts the previous answer quoted rank this much higher (the reader's rank units).
-    post_weight: float = 1.0
-    # The reading with context is kept when the reader's probability that it answers exceeds
-    # the question's own reading's by more than this; otherwise the question stands alone.
+    # A follow-up is read twice, alone (as any question) and with its conversation; the
+    # reading with context reads this many posts (at least -k) and sentences in each, fewer
+    # than [answer] reader_posts and reader_sentences, so a follow-up costs about 1.5
+    # questions, not 2.
+    reader_posts: int = 3
+    reader_sentences: int = 2
+    # A follow-up's search: its vector plus context_weight times each earlier question's and
+    # answer_weight times the previous answer's first quote; posts that answer quoted rank
+    # post_weight higher. The reading with context is kept when the reader's probability
+    # that it answers beats the question's own by more than margin. Chosen on validation
+    # (training/fit_followup.py; README, "Conversations").
+    context_weight: float = 1.0
+    answer_weight: float = 0.0
+    post_weight: float = 0.0
     margin: float = 0.0
 
     @property
@@ -214,11 +222,12 @@ _POSITIVE = {
     ("index", "exact_up_to"), ("bot", "cooldown_questions"), ("model", "query_threads"),
     ("bot", "reload_check_seconds"), ("bot", "cooldown_seconds"), ("answer", "reader_posts"),
     ("answer", "reader_sentences"), ("conversation", "turns"),
-    ("conversation", "max_conversations"),
+    ("conversation", "max_conversations"), ("conversation", "reader_posts"),
+    ("conversation", "reader_sentences"),
 }  # fmt: skip
 _NON_NEGATIVE = {
     ("answer", "rerank_weight"), ("answer", "scorer_weight"), ("conversation", "context_weight"),
-    ("conversation", "post_weight"),
+    ("conversation", "post_weight"), ("conversation", "answer_weight"),
 }  # fmt: skip
 _SHARES = {
     ("answer", "min_answer"),

@@ -26,16 +26,19 @@ from tipbot.types import Answer
 @dataclass(frozen=True, slots=True)
 class Turn:
     """One earlier question of a conversation: the posts its answer quoted (best first; empty
-    when it was declined) and the earlier questions it was itself read with (newest first;
-    empty when it stood alone)."""
+    when it was declined), where in the first post the first quote lies, and the earlier
+    questions it was itself read with (newest first; empty when it stood alone)."""
 
     question: str
     posts: tuple[str, ...] = ()
     context: tuple[str, ...] = ()
+    spans: tuple[tuple[int, int], ...] = ()  # the first quote's parts in posts[0]'s text
 
     @classmethod
     def of(cls, answer: Answer) -> Turn:
-        return cls(answer.question, tuple(q.post_id for q in answer.results), answer.context)
+        posts = tuple(q.post_id for q in answer.results) if answer.answered else ()
+        spans = answer.results[0].spans if posts else ()
+        return cls(answer.question, posts, answer.context, spans)
 
 
 class Memory:

@@ -4,9 +4,14 @@
 nothing useful by its own few words. Its search is widened with what the earlier turns asked:
 
 - the dense query is the follow-up's vector plus ``context_weight`` times each earlier
-  question's vector (renormalised), so the earlier topic pulls without drowning the new words;
+  question's vector (renormalised), and optionally ``answer_weight`` times the vector of the
+  sentences the previous answer quoted first;
 - the lexical query is the follow-up's words followed by the earlier questions' words;
-- the posts the previous answer quoted rank ``post_weight`` higher when the reader reranks.
+- optionally, the posts the previous answer quoted rank ``post_weight`` higher when the reader
+  reranks.
+
+The two optional signals are off by default: on validation they gained nothing
+(``training/fit_followup.py``; README, "Conversations").
 
 The quote is still chosen for the follow-up as asked: the reader and the quote scores read the
 follow-up's own words, so an off-topic follow-up ("any good pizza nearby?") finds nothing that
@@ -28,6 +33,7 @@ import numpy as np
 
 from tipbot.config import ConversationConfig
 from tipbot.conversation import Turn
+from tipbot.index.store import IndexData
 
 
 @dataclass(frozen=True)
@@ -52,15 +58,37 @@ def context_query(
     turns: Sequence[Turn],
     embed: Callable[[str], np.ndarray],
     cfg: ConversationConfig,
+    quoted: Callable[[Turn], np.ndarray | None] = lambda turn: None,
 ) -> ContextQuery | None:
-    """The follow-up's search widened by ``turns``; None when there is nothing to widen by."""
+    """The follow-up's search widened by ``turns``; None when there is nothing to widen by.
+    ``quoted``: the unit vector of a turn's first quote, None when it has none."""
     used = tuple(q for q in earlier_questions(turns, cfg.turns) if q.casefold() != text.casefold())
     if not used:
         return None
     vector = qvec.astype(np.float64)
     for q in used:
         vector = vector + cfg.context_weight * embed(q)
+    if cfg.answer_weight and (answer := quoted(turns[-1])) is not None:
+        vector = vector + cfg.answer_weight * answer
     norm = float(np.linalg.norm(vector))
     vector = (vector / norm if norm > 0 else qvec).astype(np.float32)
     posts = frozenset(turns[-1].posts)
     return ContextQuery(" ".join((text, *used)), vector, posts, used)
+
+
+def quoted_vector(data: IndexData, turn: Turn) -> np.ndarray | None:
+    """The mean vector of the sentences a turn's first quote holds (stored in the index, so
+    nothing is embedded); None when the post or the sentences are gone."""
+    row = data.post_rows.get(turn.posts[0]) if turn.posts and turn.spans else None
+    if row is None:
+        return None
+    s0, s1 = int(data.post_sent[row]), int(data.post_sent[row + 1])
+    starts, ends = data.sent_start[s0:s1], data.sent_end[s0:s1]
+    hit = np.zeros(s1 - s0, dtype=bool)
+    for a, b in turn.spans:
+        hit |= (starts < b) & (ends > a)
+    if not hit.any():
+        return None
+    v = np.asarray(data.sentence_vectors[s0:s1][hit], dtype=np.float64).mean(axis=0)
+    norm = float(np.linalg.norm(v))
+    return v / norm if norm > 0 else None
