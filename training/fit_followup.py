@@ -37,6 +37,7 @@ shipped values:
     fit_followup.py --workdir W --weights 1.0 --post-weights 0 --answer-weights 0.5,1 --readings 5x4
     fit_followup.py --workdir W --weights 1.0 --post-weights 0 --answer-weights 0 --readings 3x2,3x4,5x4
     fit_followup.py --workdir W --weights 1.0 --post-weights 0 --answer-weights 0 --readings 3x2 --terse
+    fit_followup.py --workdir W --weights 1.0 --post-weights 0 --answer-weights 0 --readings 3x2 --terse --margins 0 --floors 0.25,0.2,0.15,0.1,0.05
 """
 
 from __future__ import annotations
@@ -165,14 +166,20 @@ def run(archive: Archive, convs: list[list[dict]]) -> list[dict]:
     return rows
 
 
-def score(rows: list[dict], margin: float | None) -> dict[str, float]:
-    """kind → answer in first quote (declined share for off-topic); margin None: alone."""
+def score(rows: list[dict], margin: float | None, floor: float | None = None) -> dict[str, float]:
+    """kind → answer in first quote (declined share for off-topic); margin None: alone.
+    ``floor``: the reading with context, when chosen, answers from this probability on instead
+    of ``[answer] min_answer`` (its declined answers keep their quotes as ``closest``)."""
     got: dict[str, list[bool]] = {}
     for r in rows:
         (a, b), (j, jb) = r["alone"], r["joint"]
         answer = j if margin is not None and jb > b + margin else a
-        shown = [(x.post_id, x.text) for x in answer.results] if answer.answered else []
-        ok = not answer.answered if r["kind"] == "offtopic" else answer_in_quote(r["q"], shown, 1)
+        answered = answer.answered
+        if answer is j and floor is not None and j is not a:
+            answered = jb >= floor
+        quotes = answer.results or answer.closest
+        shown = [(x.post_id, x.text) for x in quotes] if answered else []
+        ok = not answered if r["kind"] == "offtopic" else answer_in_quote(r["q"], shown, 1)
         got.setdefault(r["kind"], []).append(ok)
     return {k: sum(v) / len(v) for k, v in got.items()}
 
@@ -199,6 +206,7 @@ def main() -> None:
     ap.add_argument("--workdir", type=Path, required=True)
     ap.add_argument("--conversations", type=int, default=240)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--floors", default="", help="probabilities the reading with context answers from (comma-separated)")  # fmt: skip
     ap.add_argument("--terse", action="store_true", help="follow-ups drop the words of the question they follow")  # fmt: skip
     ap.add_argument("--weights", default="0.35,0.7,1.0,1.5,2.5")
     ap.add_argument("--post-weights", default="0,1")
@@ -237,6 +245,9 @@ def main() -> None:
             s = score(rows, m)
             results.append(((w, pw, aw), m, s, base))
             print(f"context_weight {w} post_weight {pw} answer_weight {aw} margin {m}: " + "  ".join(f"{k} {s.get(k, 0):.3f}" for k in kinds), flush=True)  # fmt: skip
+            for floor in floats(args.floors) if args.floors else []:
+                f = score(rows, m, floor)
+                print(f"    with context answering from {floor}: " + "  ".join(f"{k} {f.get(k, 0):.3f}" for k in kinds), flush=True)  # fmt: skip
     fair = [r for r in results if r[2].get("switch", 1) >= r[3].get("switch", 1) - 0.01 and r[2].get("offtopic", 1) >= r[3].get("offtopic", 1) - 0.01]  # fmt: skip
     (w, pw, aw), m, s, _ = max(fair or results, key=lambda r: r[2].get("followup", 0))
     print(f"chosen: context_weight {w} post_weight {pw} answer_weight {aw} margin {m}: {s}")
