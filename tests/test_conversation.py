@@ -348,3 +348,8 @@ def test_eval_names_a_bad_conversation_file_and_a_bad_floor(seed_cfg, tmp_path):
     )
     assert r.exit_code == 2
     assert "KIND.METRIC=VALUE" in r.output
+    r = CliRunner().invoke(
+        main, ["--config", str(seed_cfg), "eval", str(path), "--run-out", str(tmp_path / "run")]
+    )
+    assert r.exit_code == 2
+    assert "not conversations" in r.output

@@ -96,6 +96,10 @@ def run(ctx, questions, qrels, fmt, k, as_json, per_question, run_out, plot, flo
         and Path(questions).is_file()
         and is_conversation_file(Path(questions))
     ):
+        if run_out or plot or qrels:
+            raise click.UsageError(
+                "--run-out, --plot and --qrels apply to question files, not conversations"
+            )
         _run_conversations(ctx, questions, as_json, per_question, floors)
         return
     try:
