@@ -130,7 +130,7 @@ class ConversationConfig:
     # that it answers beats the question's own by more than margin. Chosen on validation
     # (training/fit_followup.py; README, "Conversations").
     context_weight: float = 1.0
-    answer_weight: float = 0.0
+    answer_weight: float = 1.0
     post_weight: float = 0.0
     margin: float = 0.0
 

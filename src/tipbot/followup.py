@@ -4,14 +4,11 @@
 nothing useful by its own few words. Its search is widened with what the earlier turns asked:
 
 - the dense query is the follow-up's vector plus ``context_weight`` times each earlier
-  question's vector (renormalised), and optionally ``answer_weight`` times the vector of the
-  sentences the previous answer quoted first;
+  question's vector and ``answer_weight`` times the vector of the sentences the previous answer
+  quoted first (stored in the index), renormalised;
 - the lexical query is the follow-up's words followed by the earlier questions' words;
 - optionally, the posts the previous answer quoted rank ``post_weight`` higher when the reader
-  reranks.
-
-The two optional signals are off by default: on validation they gained nothing
-(``training/fit_followup.py``; README, "Conversations").
+  reranks (off by default: it gained nothing on validation; README, "Conversations").
 
 The quote is still chosen for the follow-up as asked: the reader and the quote scores read the
 follow-up's own words, so an off-topic follow-up ("any good pizza nearby?") finds nothing that

@@ -1,0 +1,62 @@
+"""DoQA (cooking) as a tipbot archive and a conversation file: people's own follow-ups.
+
+    .venv/bin/python training/doqa_conversations.py --doqa doqa-cooking-dev-v2.1.json --out W
+    .venv/bin/tipbot --config W/config.toml eval W/conversations.jsonl
+
+DoQA v2.1 (Campos et al., ACL 2020; Ixa Taldea, UPV/EHU; CC BY-SA 4.0, texts from
+cooking.stackexchange.com, CC BY-SA) holds dialogues in which a person asks about a cooking
+problem and follows up, answered from one Stack Exchange answer. Its cooking *dev* split is the
+one reachable here (the official file, as vendored unchanged by github.com/Juliane2210/
+VacationChatbot at commit 63c2f574, code/paraphrase_nlp/final_dataset/; the train split is
+over the size this machine can fetch). Its follow-ups checked the settings chosen on the
+synthetic conversations of ``fit_followup.py`` and decided one they left open,
+``[conversation] answer_weight`` (README, "Conversations"): validation, not a test set.
+
+Each answer becomes a post (titled by its Stack Exchange question; answers used by several
+dialogues once, every dialogue's gold naming it). Each dialogue becomes a conversation: turn 1
+``first``, the rest ``followup``; turns DoQA marks CANNOTANSWER are asked too (the conversation
+goes on through them) with no gold, as ``offtopic``: the answer does not hold what they ask.
+Answers are DoQA's spans (often several sentences: answer_in_quote is strict here; success@1,
+the right post first, is the figure to read).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--doqa", type=Path, required=True, help="doqa-cooking-dev-v2.1.json")
+    ap.add_argument("--out", type=Path, required=True)
+    args = ap.parse_args()
+    data = json.loads(args.doqa.read_text(encoding="utf-8"))["data"]
+    (args.out / "corpus").mkdir(parents=True, exist_ok=True)
+    post_of_text: dict[str, str] = {}
+    posts, turns = [], []
+    for item in data:
+        for para in item["paragraphs"]:
+            text = para["context"].removesuffix("CANNOTANSWER").strip()
+            pid = post_of_text.setdefault(text, para["id"])
+            if pid == para["id"]:
+                posts.append({"id": pid, "title": item["title"], "text": text, "url": f"https://cooking.stackexchange.com/#{pid}"})  # fmt: skip
+            for n, qa in enumerate(para["qas"], 1):
+                answers = [a["text"].strip() for a in qa["answers"] if a["text"].strip()]
+                answers = [a for a in dict.fromkeys(answers) if a != "CANNOTANSWER" and a in text]
+                kind = "first" if n == 1 else "followup" if answers else "offtopic"
+                gold = [pid] if answers else []
+                if n == 1 and not answers:
+                    kind, gold = "first", [pid]  # a first question is about its post even so
+                turns.append({"conversation": para["id"], "turn": n, "question": qa["question"].strip(), "gold": gold, "answers": answers, "kind": kind})  # fmt: skip
+    with open(args.out / "corpus" / "posts.jsonl", "w", encoding="utf-8") as f:
+        f.writelines(json.dumps(p, ensure_ascii=False) + "\n" for p in posts)
+    with open(args.out / "conversations.jsonl", "w", encoding="utf-8") as f:
+        f.writelines(json.dumps(t, ensure_ascii=False) + "\n" for t in turns)
+    (args.out / "config.toml").write_text('[corpus]\npaths = ["corpus"]\n[index]\ndir = "index"\n')
+    print(f"{len(posts)} posts, {len({t['conversation'] for t in turns})} dialogues, {len(turns)} turns")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
