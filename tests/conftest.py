@@ -72,6 +72,14 @@ def archive(seed_config, embedder):
 
 
 @pytest.fixture(scope="session")
+def seed_cfg(seed_dir, archive) -> Path:
+    """A config file for the session's seed index (already built by the archive fixture)."""
+    path = seed_dir / "config.toml"
+    path.write_text('[corpus]\npaths = ["corpus"]\n[index]\ndir = "index"\n', encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="session")
 def plain_archive(seed_config, embedder, archive):
     """The same index answered without the reader ([answer] reader = false): hand-weighted
     quotes and the hand rules of abstention."""

@@ -3,19 +3,10 @@
 import json
 from pathlib import Path
 
-import pytest
 from click.testing import CliRunner
 from conftest import SEED
 
 from tipbot.cli import main
-
-
-@pytest.fixture(scope="module")
-def seed_cfg(seed_dir, archive) -> Path:
-    """A config file for the session's seed index (already built by the archive fixture)."""
-    path = seed_dir / "config.toml"
-    path.write_text('[corpus]\npaths = ["corpus"]\n[index]\ndir = "index"\n', encoding="utf-8")
-    return path
 
 
 def run(*args, input=None):

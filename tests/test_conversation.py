@@ -197,13 +197,6 @@ def test_no_context_answers_as_before(archive):
 # ---- the command line ----------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def seed_cfg(seed_dir, archive) -> Path:
-    path = seed_dir / "config.toml"
-    path.write_text('[corpus]\npaths = ["corpus"]\n[index]\ndir = "index"\n', encoding="utf-8")
-    return path
-
-
 def test_ask_reads_conversations_from_json_lines(seed_cfg):
     lines = [
         json.dumps({"conversation": "a", "question": UKRAINE}),

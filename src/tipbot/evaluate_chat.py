@@ -37,7 +37,7 @@ import numpy as np
 from tipbot.conversation import Turn
 from tipbot.errors import QuestionError
 from tipbot.evaluate import answer_in_quote
-from tipbot.evaluate_io import EvalFileError, Question, _json_lines, _str_list
+from tipbot.evaluate_io import EvalFileError, Question, json_lines, str_list
 
 KINDS = ("first", "followup", "switch", "offtopic")
 GROUPS = (*KINDS, "later_turns")  # later_turns: every turn after the first, whatever its kind
@@ -64,7 +64,7 @@ class TurnOutcome:
 
 def is_conversation_file(path) -> bool:
     """True when the file's first line has a "conversation" key."""
-    for _, obj in _json_lines(path):
+    for _, obj in json_lines(path):
         return "conversation" in obj
     return False
 
@@ -72,7 +72,7 @@ def is_conversation_file(path) -> bool:
 def load_conversations(path) -> list[list[ChatTurn]]:
     """The file's conversations, each in turn order (the order of first appearance)."""
     convs: dict[str, list[ChatTurn]] = {}
-    for n, obj in _json_lines(path):
+    for n, obj in json_lines(path):
         where = f"{path}:{n}"
         cid, number, text = obj.get("conversation"), obj.get("turn"), obj.get("question")
         if not isinstance(cid, str | int) or not str(cid).strip():
@@ -83,8 +83,8 @@ def load_conversations(path) -> list[list[ChatTurn]]:
             raise EvalFileError(f'{where}: "question" must be a non-empty string')
         if "gold" not in obj:
             raise EvalFileError(f'{where}: no "gold": list the post ids that answer it, or []')
-        gold = _str_list(obj["gold"], where, "gold")
-        answers = _str_list(obj.get("answers", []), where, "answers")
+        gold = str_list(obj["gold"], where, "gold")
+        answers = str_list(obj.get("answers", []), where, "answers")
         kind = obj.get("kind") or ("first" if number == 1 else "followup" if gold else "offtopic")
         if kind not in KINDS:
             raise EvalFileError(f'{where}: "kind" must be one of {", ".join(KINDS)}, got {kind!r}')

@@ -78,7 +78,7 @@ def _read_text(path: Path) -> str:
         raise EvalFileError(f"{path}: cannot be read ({e.strerror})") from None
 
 
-def _json_lines(path: Path):
+def json_lines(path: Path):
     """(line number, object) for each non-blank line; a line that is not an object is an error."""
     for n, line in enumerate(_read_text(path).splitlines(), 1):
         if not line.strip():
@@ -94,7 +94,7 @@ def _json_lines(path: Path):
         yield n, obj
 
 
-def _str_list(value, where: str, name: str) -> list[str]:
+def str_list(value, where: str, name: str) -> list[str]:
     if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
         raise EvalFileError(f'{where}: "{name}" must be a list of non-empty strings, got {value!r}')
     return [v.strip() for v in value]
@@ -113,7 +113,7 @@ def _check_unique(questions: list[Question]) -> None:
 
 def read_tipbot(path: Path) -> list[Question]:
     questions = []
-    for n, obj in _json_lines(path):
+    for n, obj in json_lines(path):
         where = f"{path}:{n}"
         text = obj.get("question")
         if not isinstance(text, str) or not text.strip():
@@ -123,8 +123,8 @@ def read_tipbot(path: Path) -> list[Question]:
                 f'{where}: no "gold": list the post ids that answer it, or "gold": [] for a '
                 "question the archive cannot answer"
             )
-        gold = _str_list(obj["gold"], where, "gold")
-        answers = _str_list(obj.get("answers", []), where, "answers")
+        gold = str_list(obj["gold"], where, "gold")
+        answers = str_list(obj.get("answers", []), where, "answers")
         qid = obj.get("id")
         if qid is not None and (not isinstance(qid, str | int) or not str(qid).strip()):
             raise EvalFileError(f'{where}: "id" must be a string or a number, got {qid!r}')
@@ -138,7 +138,7 @@ def read_beir_queries(path: Path) -> list[tuple[str, str, tuple[str, ...], str]]
     """(id, text, answers, source) per query; answers from an optional "answers" list, at the
     top level or under "metadata"."""
     out = []
-    for n, obj in _json_lines(path):
+    for n, obj in json_lines(path):
         where = f"{path}:{n}"
         qid, text = obj.get("_id"), obj.get("text")
         if not isinstance(qid, str | int) or not str(qid).strip():
@@ -146,7 +146,7 @@ def read_beir_queries(path: Path) -> list[tuple[str, str, tuple[str, ...], str]]
         if not isinstance(text, str) or not text.strip():
             raise EvalFileError(f'{where}: BEIR query needs a non-empty "text"')
         meta = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
-        answers = _str_list(obj.get("answers", meta.get("answers", [])), where, "answers")
+        answers = str_list(obj.get("answers", meta.get("answers", [])), where, "answers")
         out.append((str(qid).strip(), text.strip(), tuple(answers), where))
     return out
 
