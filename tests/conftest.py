@@ -36,6 +36,16 @@ def make_config(tmp: Path, corpus: list[Path] | None = None, **sections: dict) -
     return parse_config(raw, tmp, str(tmp / "config.toml"))
 
 
+class Clock:
+    """A clock the test moves: ``clock.now += 10``."""
+
+    def __init__(self, now: float = 0.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
 def read_jsonl(path: Path) -> list[dict]:
     return [
         json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from conftest import Clock
 
 from tipbot.cli import main
 from tipbot.config import ConversationConfig, parse_config
@@ -24,14 +25,6 @@ from tipbot.followup import context_query, earlier_questions, quoted_vector
 UKRAINE = "Who paid for the police training in Ukraine?"
 OFFICERS = "How many officers took part?"
 UKRAINE_POST = "2008-07-16-osce-project-co-ordinator-in-ukraine"
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 # ---- memory ------------------------------------------------------------------------------------

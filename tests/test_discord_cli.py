@@ -7,11 +7,9 @@ import asyncio
 import os
 import sys
 
-import discord
 import pytest
-from discord.gateway import DiscordWebSocket
 from discord_stub import DiscordStub
-from discord_stub.harness import run
+from discord_stub.harness import api_env, run  # noqa: F401 - api_env: autouse fixture
 
 from tipbot.bot.api_base import ENV
 from tipbot.bot.cli import run_bot
@@ -19,13 +17,6 @@ from tipbot.config import BotConfig
 from tipbot.errors import TipbotError
 
 SERVE = [sys.executable, "-c", "from tipbot.cli import main; main()", "serve"]
-
-
-@pytest.fixture(autouse=True)
-def api_env(monkeypatch):
-    monkeypatch.setenv(ENV, "unset")
-    monkeypatch.setattr(discord.http.Route, "BASE", discord.http.Route.BASE)
-    monkeypatch.setattr(DiscordWebSocket, "DEFAULT_GATEWAY", DiscordWebSocket.DEFAULT_GATEWAY)
 
 
 def write_config(tmp_path) -> str:

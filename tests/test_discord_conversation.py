@@ -13,14 +13,10 @@ from __future__ import annotations
 
 import asyncio
 
-import discord
-import pytest
-from discord.gateway import DiscordWebSocket
 from discord_stub import is_message_request, limit_problems
 from discord_stub import payloads as P
-from discord_stub.harness import bot_session, run
+from discord_stub.harness import api_env, bot_session, run  # noqa: F401 - api_env: autouse fixture
 
-from tipbot.bot.api_base import ENV
 from tipbot.bot.conversations import Conversations, Place
 from tipbot.config import BotConfig, ConversationConfig
 from tipbot.conversation import Turn
@@ -31,14 +27,6 @@ FIRST = "Who paid for the police training in Ukraine?"
 FOLLOW = "How many officers took part?"
 THEN = "When did the first session start?"  # after FOLLOW, in the same conversation
 OTHER = "What does ALDE stand for?"
-
-
-@pytest.fixture(autouse=True)
-def api_env(monkeypatch):
-    """The bot sets discord.py's class-level API addresses; put them back after each test."""
-    monkeypatch.setenv(ENV, "unset")
-    monkeypatch.setattr(discord.http.Route, "BASE", discord.http.Route.BASE)
-    monkeypatch.setattr(DiscordWebSocket, "DEFAULT_GATEWAY", DiscordWebSocket.DEFAULT_GATEWAY)
 
 
 def bot_settings(tmp_path) -> BotConfig:

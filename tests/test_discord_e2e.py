@@ -8,28 +8,16 @@ import json
 import logging
 import re
 
-import discord
-import pytest
 from conftest import make_config
-from discord.gateway import DiscordWebSocket
 from discord_stub import is_message_request, limit_problems
-from discord_stub.harness import Gated, Scripted, bot_session, run
+from discord_stub.harness import Gated, Scripted, api_env, bot_session, run  # noqa: F401 - api_env: autouse fixture
 
-from tipbot.bot.api_base import ENV
 from tipbot.config import BotConfig
 from tipbot.render.discord import DECLINED_TITLE, FOOTER, text_len, unquote_block
 from tipbot.types import Answer, Quote
 
 QUESTION = "Who funds victims of trafficking?"
 NONSENSE = "what is the recipe for chocolate cake?"
-
-
-@pytest.fixture(autouse=True)
-def api_env(monkeypatch):
-    """The bot sets discord.py's class-level API addresses; put them back after each test."""
-    monkeypatch.setenv(ENV, "unset")
-    monkeypatch.setattr(discord.http.Route, "BASE", discord.http.Route.BASE)
-    monkeypatch.setattr(DiscordWebSocket, "DEFAULT_GATEWAY", DiscordWebSocket.DEFAULT_GATEWAY)
 
 
 def bot_settings(tmp_path, **changes) -> BotConfig:

@@ -17,14 +17,10 @@ import statistics
 import time
 from dataclasses import dataclass, field
 
-import discord
-import pytest
-from discord.gateway import DiscordWebSocket
 from discord_stub import is_message_request
 from discord_stub import payloads as P
-from discord_stub.harness import bot_session, run
+from discord_stub.harness import api_env, bot_session, run  # noqa: F401 - api_env: autouse fixture
 
-from tipbot.bot.api_base import ENV
 from tipbot.config import BotConfig
 
 USERS = 20
@@ -51,14 +47,6 @@ FLOOD_SECONDS = 50.0  # everything answered well within this, or the test fails
 MAX_LAG_P99 = 0.100
 MAX_LAG = 0.300
 MAX_RSS_GROWTH = 200 * 2**20
-
-
-@pytest.fixture(autouse=True)
-def api_env(monkeypatch):
-    """The bot sets discord.py's class-level API addresses; put them back after the test."""
-    monkeypatch.setenv(ENV, "unset")
-    monkeypatch.setattr(discord.http.Route, "BASE", discord.http.Route.BASE)
-    monkeypatch.setattr(DiscordWebSocket, "DEFAULT_GATEWAY", DiscordWebSocket.DEFAULT_GATEWAY)
 
 
 def rss() -> int:

@@ -7,22 +7,15 @@ import json
 import threading
 
 import pytest
+from conftest import Clock
 
 from tipbot.bot import policy
 from tipbot.bot.feedback import AnswerMemo, FeedbackLog, Shown, user_hash, vote_record
 from tipbot.config import BotConfig
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def test_discord_cooldown_window():
-    clock = Clock()
+    clock = Clock(1000.0)
     cd = policy.Cooldown(questions=2, seconds=10.0, clock=clock)
     assert cd.hit(1) == 0.0
     clock.now += 1

@@ -130,13 +130,7 @@ def run(ctx, questions, qrels, fmt, k, as_json, per_question, run_out, plot, flo
         print(json.dumps(data, ensure_ascii=False))
     else:
         cli.out.print(render_report(report, per_question, cli.out.width))
-    failures = below_floors(data, floors)
-    for line in failures:
-        cli.err.print(f"[bold red]below floor:[/] {line}", markup=True, highlight=False)
-    if failures:
-        ctx.exit(EXIT_BELOW_FLOOR)
-    if floors:
-        cli.err.print(f"all {len(floors)} floors met")
+    _report_floors(ctx, below_floors(data, floors), len(floors))
 
 
 def _run_conversations(ctx, path, as_json: bool, per_turn: bool, floors: list[str]) -> None:
@@ -167,13 +161,19 @@ def _run_conversations(ctx, path, as_json: bool, per_turn: bool, floors: list[st
         print(json.dumps(report, ensure_ascii=False))
     else:
         cli.out.print(render_conversations(report))
-    failures = below_conversation_floors(report, parsed)
+    _report_floors(ctx, below_conversation_floors(report, parsed), len(parsed))
+
+
+def _report_floors(ctx, failures: list[str], floors: int) -> None:
+    """One line per floor missed, and exit code EXIT_BELOW_FLOOR; or say all were met."""
+    from tipbot import cli
+
     for line in failures:
         cli.err.print(f"[bold red]below floor:[/] {line}", markup=True, highlight=False)
     if failures:
         ctx.exit(EXIT_BELOW_FLOOR)
-    if parsed:
-        cli.err.print(f"all {len(parsed)} floors met")
+    if floors:
+        cli.err.print(f"all {floors} floors met")
 
 
 _SHORT = {

@@ -18,6 +18,10 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
+import discord
+import pytest
+from discord.gateway import DiscordWebSocket
+
 from tipbot.bot.api_base import ENV
 from tipbot.bot.client import TipClient
 from tipbot.config import BotConfig
@@ -43,6 +47,15 @@ class Session:
                 raise TimeoutError(f"timed out waiting for {check}")
             await asyncio.sleep(0.02)
         return result
+
+
+@pytest.fixture(autouse=True)
+def api_env(monkeypatch):
+    """The bot sets discord.py's class-level API addresses; put them back after each test.
+    A test module that runs the client imports this fixture (autouse there)."""
+    monkeypatch.setenv(ENV, "unset")
+    monkeypatch.setattr(discord.http.Route, "BASE", discord.http.Route.BASE)
+    monkeypatch.setattr(DiscordWebSocket, "DEFAULT_GATEWAY", DiscordWebSocket.DEFAULT_GATEWAY)
 
 
 @contextlib.asynccontextmanager
