@@ -67,9 +67,7 @@ class Archive:
         self._reload_lock = threading.Lock()
         self._embed_lock = threading.Lock()
         self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
-        self.quote_settings = extract.QuoteSettings(
-            max_sentences=cfg.answer.max_sentences, max_chars=cfg.answer.max_quote_chars
-        )
+        self.quote_settings = extract.QuoteSettings.from_config(cfg.answer)
         self.reader: Reader | None = None
         self.scorer: LinearScorer | None = None
         self.abstention: abstention.ReaderAbstention | None = None
