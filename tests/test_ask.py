@@ -101,7 +101,8 @@ def test_a_part_cut_after_a_semicolon_is_marked_as_cut(archive):
     data = archive.data
     hit = retrieve.search(data, qvec, question, 1, archive.cfg.retrieval, Mode.HYBRID, Filters())[0]
     ids, idf = extract.query_terms(data, analyze(question))
-    sc = extract.score_sentences(data, hit, qvec, question, ids, idf, archive.quote_settings)
+    s = archive.quote_settings
+    sc = extract.hand_scored(extract.sentence_features(data, hit, qvec, question, ids, idf, s), s)
     text = data.posts[hit.post_index].text
     start = text.index("Turkey, where killing")  # after "; " inside the list sentence
     pos = next(i for i, r in enumerate(sc.rows) if data.sent_start[r] < start < data.sent_end[r])

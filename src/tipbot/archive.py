@@ -127,6 +127,7 @@ class Archive:
             # by itself when the old index is unusable.
             build_index(cfg, embedder, progress, incremental=data is not None, wait=True)
             data = load_current(cfg.index.dir)
+        assert data is not None  # loaded, built, or IndexMissing/IndexError_ raised above
         return cls(cfg, embedder, data)
 
     def reload_if_changed(self) -> bool:
@@ -306,11 +307,16 @@ class Archive:
                 self._vectors.popitem(last=False)
         return vec
 
-    def quote(self, data: IndexData, hits: list[Hit], qvec: np.ndarray, text: str):
+    def quote(
+        self, data: IndexData, hits: list[Hit], qvec: np.ndarray, text: str
+    ) -> tuple[list[Quote], list[abstention.Evidence]]:
+        """Each hit quoted by the hand weights, with the evidence that it answers."""
         term_ids, idf = extract.query_terms(data, analyze(text))
-        quotes, feats = [], []
+        quotes: list[Quote] = []
+        feats: list[abstention.Evidence] = []
         for hit in hits:
-            sc = extract.score_sentences(data, hit, qvec, text, term_ids, idf, self.quote_settings)
+            f = extract.sentence_features(data, hit, qvec, text, term_ids, idf, self.quote_settings)
+            sc = extract.hand_scored(f, self.quote_settings)
             chosen = extract.choose_sentences(data, sc, self.quote_settings)
             quotes.append(extract.make_quote(data, hit, sc, chosen, hit.score))
             feats.append(

@@ -20,6 +20,10 @@ from pathlib import Path
 from tipbot.errors import ConfigError
 
 DEFAULT_CONFIG = "config.toml"
+if typing.TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+T = typing.TypeVar("T", bound="DataclassInstance")
 
 
 # The choices a key may take. A value outside them is a ConfigError that lists them.
@@ -232,7 +236,7 @@ class Config:
     sync: SyncConfig = field(default_factory=SyncConfig)
     source: Path | None = None  # the file it came from, for messages
 
-    def with_changes(self, **sections: dict) -> Config:
+    def with_changes(self, **sections: dict[str, object]) -> Config:
         """A copy with some keys changed: ``cfg.with_changes(retrieval={"k": 5})``."""
         return dataclasses.replace(
             self,
@@ -266,6 +270,15 @@ _SHARES = {
 }
 
 
+def _check_range(key: tuple[str, str], v: float, where: str) -> None:
+    if key in _POSITIVE and v <= 0:
+        raise ConfigError(f"{where} must be greater than 0, got {v!r}")
+    if key in _NON_NEGATIVE and v < 0:
+        raise ConfigError(f"{where} must be 0 or more, got {v!r}")
+    if key in _SHARES and not 0 <= v <= 1:
+        raise ConfigError(f"{where} must be between 0 and 1, got {v!r}")
+
+
 def _coerce(value: object, hint: object, where: str, base: Path, path: str) -> object:
     """Check ``value`` against the field's type hint; paths resolve against ``base``."""
     origin = typing.get_origin(hint)
@@ -276,7 +289,7 @@ def _coerce(value: object, hint: object, where: str, base: Path, path: str) -> o
         return tuple(_coerce(v, item, f"{where}[{i}]", base, path) for i, v in enumerate(value))
     if origin in (typing.Union, types.UnionType):
         hint = next(a for a in typing.get_args(hint) if a is not type(None))
-    if dataclasses.is_dataclass(hint):
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
         return _table(hint, value, where, base, path)
     if hint is Path:
         if not isinstance(value, str) or not value:
@@ -299,10 +312,10 @@ def _coerce(value: object, hint: object, where: str, base: Path, path: str) -> o
     return value
 
 
-def _section(cls: type, raw: dict, name: str, path: str, base: Path) -> object:
+def _section(cls: type[T], raw: dict[str, object], name: str, path: str, base: Path) -> T:
     hints = typing.get_type_hints(cls)
     known = {f.name for f in dataclasses.fields(cls)}
-    values = {}
+    values: dict[str, object] = {}
     for key, value in raw.items():
         where = f"[{name}] {key}"
         if key not in known:
@@ -310,27 +323,23 @@ def _section(cls: type, raw: dict, name: str, path: str, base: Path) -> object:
                 f"unknown key [{name}] {key} in {path}: valid keys are {', '.join(sorted(known))}"
             )
         v = _coerce(value, hints[key], where, base, path)
-        if (name, key) in _POSITIVE and v <= 0:
-            raise ConfigError(f"{where} in {path} must be greater than 0, got {v!r}")
-        if (name, key) in _NON_NEGATIVE and v < 0:
-            raise ConfigError(f"{where} in {path} must be 0 or more, got {v!r}")
-        if (name, key) in _SHARES and not 0 <= v <= 1:
-            raise ConfigError(f"{where} in {path} must be between 0 and 1, got {v!r}")
+        if isinstance(v, int | float):
+            _check_range((name, key), v, f"{where} in {path}")
         values[key] = v
     # Defaults that are paths resolve against the config's folder too.
     for f in dataclasses.fields(cls):
         if f.name not in values and hints[f.name] is Path:
-            values[f.name] = base / f.default
+            values[f.name] = base / typing.cast(Path, f.default)
         if (
             f.name not in values
             and typing.get_origin(hints[f.name]) is tuple
             and typing.get_args(hints[f.name])[0] is Path
         ):
-            values[f.name] = tuple(base / p for p in f.default)
+            values[f.name] = tuple(base / p for p in typing.cast(tuple[Path, ...], f.default))
     return cls(**values)
 
 
-def _table(cls: type, value: object, where: str, base: Path, path: str) -> object:
+def _table(cls: type[T], value: object, where: str, base: Path, path: str) -> T:
     """A list item that is a small table; a bare string fills the table's first field."""
     if isinstance(value, str):
         value = {dataclasses.fields(cls)[0].name: value}
@@ -364,20 +373,21 @@ def _check_sync(sync: SyncConfig, path: str) -> None:
         )
 
 
-def parse_config(raw: dict, base: Path, path: str = "<config>") -> Config:
-    sections = {f.name: f for f in dataclasses.fields(Config) if f.name != "source"}
-    built = {}
-    for name, f in sections.items():
+def parse_config(raw: dict[str, object], base: Path, path: str = "<config>") -> Config:
+    hints = typing.get_type_hints(Config)
+    sections = [f.name for f in dataclasses.fields(Config) if f.name != "source"]
+    built: dict[str, typing.Any] = {}  # section name → its dataclass, checked by _section
+    for name in sections:
         section_raw = raw.get(name, {})
         if not isinstance(section_raw, dict):
             raise ConfigError(f"[{name}] in {path} must be a table, got {section_raw!r}")
-        built[name] = _section(f.default_factory, section_raw, name, path, base)
+        built[name] = _section(hints[name], section_raw, name, path, base)
     for name in raw:
         if name not in sections:
             raise ConfigError(
                 f"unknown section [{name}] in {path}: valid sections are {', '.join(sections)}"
             )
-    cfg = Config(**built, source=Path(path))
+    cfg = dataclasses.replace(Config(source=Path(path)), **built)
     if cfg.chunking.overlap_tokens < 0 or cfg.chunking.overlap_tokens >= cfg.chunking.max_tokens:
         raise ConfigError(
             f"[chunking] overlap_tokens in {path} must be at least 0 and less than max_tokens "
@@ -391,13 +401,13 @@ def parse_config(raw: dict, base: Path, path: str = "<config>") -> Config:
     return cfg
 
 
-def config_path(explicit: str | os.PathLike | None = None) -> Path:
+def config_path(explicit: str | os.PathLike[str] | None = None) -> Path:
     if explicit:
         return Path(explicit)
     return Path(os.environ.get("TIPBOT_CONFIG") or DEFAULT_CONFIG)
 
 
-def load_config(explicit: str | os.PathLike | None = None) -> Config:
+def load_config(explicit: str | os.PathLike[str] | None = None) -> Config:
     """Load the config: ``explicit`` path, else $TIPBOT_CONFIG, else ./config.toml.
 
     A missing default config.toml means all defaults relative to the current folder; a missing

@@ -257,20 +257,6 @@ def hand_scores(f: Features, s: QuoteSettings) -> tuple[np.ndarray, np.ndarray]:
     return (plain - lead).astype(np.float32), plain.astype(np.float32)
 
 
-def score_sentences(
-    data: IndexData,
-    hit: Hit,
-    qvec: np.ndarray,
-    question: str,
-    term_ids: np.ndarray,
-    idf: np.ndarray,
-    s: QuoteSettings,
-) -> Scored:
-    """Score every sentence of the hit's post by hand weights. term_ids, idf: from
-    ``query_terms``."""
-    return hand_scored(sentence_features(data, hit, qvec, question, term_ids, idf, s), s)
-
-
 def hand_scored(f: Features, s: QuoteSettings) -> Scored:
     """A post's features scored by hand weights, ready to quote."""
     scores, plain = hand_scores(f, s)

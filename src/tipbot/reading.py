@@ -73,7 +73,7 @@ class Reading:
     @property
     def answer(self) -> float:
         """The probability that the post answers: its highest logit, through a sigmoid."""
-        return float(_sigmoid(np.float64(self.logit)))
+        return float(_sigmoid(np.array(self.logit)))
 
     def evidence(self, unknown_name: bool) -> np.ndarray:
         """The columns of ``abstain.COLUMNS`` for this post."""
@@ -103,7 +103,8 @@ class ReadCache:
 
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-np.clip(z, -30.0, 30.0)))
+    p: np.ndarray = 1.0 / (1.0 + np.exp(-np.clip(z, -30.0, 30.0)))
+    return p
 
 
 def _standardise(x: np.ndarray) -> np.ndarray:

@@ -84,7 +84,8 @@ def _best(scores: np.ndarray, rows: np.ndarray, n: int) -> np.ndarray:
 def lexical_candidates(scores: np.ndarray, n: int, chunk_mask: np.ndarray | None) -> np.ndarray:
     masked = scores if chunk_mask is None else np.where(chunk_mask, scores, 0.0)
     top = _top(masked, n)
-    return top[masked[top] > 0]
+    kept: np.ndarray = top[masked[top] > 0]
+    return kept
 
 
 def _rank_in(candidates: np.ndarray, rows: np.ndarray) -> np.ndarray:
@@ -124,7 +125,9 @@ def _sentence_rows(data: IndexData, chunks: np.ndarray) -> SentenceRows:
     return distinct, back, lengths, offsets
 
 
-def _best_per_chunk(values: np.ndarray, lengths: np.ndarray, offsets: np.ndarray, empty: float):
+def _best_per_chunk(
+    values: np.ndarray, lengths: np.ndarray, offsets: np.ndarray, empty: float
+) -> np.ndarray:
     """Each chunk's largest value over its segment of ``values``. A chunk without sentences
     cannot be built, but an index is data read from disk: such a chunk gets ``empty``
     instead of shifting every later chunk's segment."""
@@ -145,7 +148,7 @@ def best_sentence_cosine(
     which the sentence's own vector (computed at build time for quoting) matches better.
     """
     distinct, back, lengths, offsets = rows or _sentence_rows(data, chunks)
-    sims = (np.asarray(data.sentence_vectors[distinct]) @ qvec)[back]
+    sims: np.ndarray = (np.asarray(data.sentence_vectors[distinct]) @ qvec)[back]
     return _best_per_chunk(sims, lengths, offsets, -1.0)
 
 
@@ -166,7 +169,8 @@ def best_sentence_overlap(
         return np.zeros(chunks.size, dtype=np.float32)
     distinct, back, lengths, offsets = rows or _sentence_rows(data, chunks)
     mass = rows_term_mass(data.sentence_terms, distinct, term_ids, idf.astype(np.float64))
-    return _best_per_chunk((mass / total)[back], lengths, offsets, 0.0)
+    shares: np.ndarray = (mass / total)[back]
+    return _best_per_chunk(shares, lengths, offsets, 0.0)
 
 
 def _one_per_post(
@@ -282,12 +286,13 @@ def search(
             return []
     n = settings.candidates
     bm25 = data.lexical.scores_for(data.lexical.term_ids(analyze(question)))
-    dense_ids = np.zeros(0, np.int64)
-    if mode != Mode.LEXICAL and chunk_mask is None:
-        dense_ids = dense.search(data.dense, qvec, n)[1]
-    elif mode != Mode.LEXICAL:
-        dense_ids = dense.search_subset(data.dense, data.chunk_vectors, qvec, n, chunk_mask)
-    lex_ids = np.zeros(0, np.int64)
+    dense_ids = lex_ids = np.zeros(0, np.int64)
+    if mode != Mode.LEXICAL:
+        dense_ids = (
+            dense.search(data.dense, qvec, n)[1]
+            if chunk_mask is None
+            else dense.search_subset(data.dense, data.chunk_vectors, qvec, n, chunk_mask)
+        )
     if mode != Mode.DENSE:
         lex_ids = lexical_candidates(bm25, n, chunk_mask)
     rows = np.union1d(dense_ids, lex_ids)
