@@ -13,6 +13,7 @@ question embedding for scale (a question costs embedding + search + quoting).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import statistics
 import time
@@ -22,15 +23,15 @@ import numpy as np
 
 from tipbot import retrieve
 from tipbot.archive import Archive
-from tipbot.config import load_config, parse_config
+from tipbot.config import Fusion, load_config, parse_config
 
 ROOT = Path(__file__).resolve().parent.parent
-# name → retrieve.search options beside the config's.
+# name → the [retrieval] settings each variant changes.
 VARIANTS = {
-    "rrf": {"fusion": "rrf"},
-    "weighted": {"fusion": "weighted"},
-    "zscore, overlap_weight = 0": {"fusion": "zscore", "overlap_weight": 0.0},
-    "zscore (the default)": {"fusion": "zscore"},
+    "rrf": {"fusion": Fusion.RRF},
+    "weighted": {"fusion": Fusion.WEIGHTED},
+    "zscore, overlap_weight = 0": {"fusion": Fusion.ZSCORE, "overlap_weight": 0.0},
+    "zscore (the default)": {"fusion": Fusion.ZSCORE},
 }
 
 
@@ -56,12 +57,10 @@ def main() -> None:
     lines = (ROOT / "tests/data/devset.jsonl").read_text().splitlines()
     questions = [json.loads(x)["question"] for x in lines]
 
+    settings = {name: dataclasses.replace(r, **changes) for name, changes in VARIANTS.items()}
+
     def search(q: str, v: np.ndarray, variant: str) -> None:
-        options = {
-            "candidates": r.candidates, "rrf_k": r.rrf_k, "dense_weight": r.dense_weight,
-            "sentence_weight": r.sentence_weight, "overlap_weight": r.overlap_weight,
-        }  # fmt: skip
-        retrieve.search(data, v, q, r.k, **{**options, **VARIANTS[variant]})
+        retrieve.search(data, v, q, r.k, settings[variant])
 
     names = list(VARIANTS)
     timings: dict[str, list[float]] = {f: [] for f in (*names, "embedding")}

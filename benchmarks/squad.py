@@ -37,6 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tipbot import retrieve
 from tipbot.archive import Archive
 from tipbot.config import load_config
 from tipbot.evaluate import contains_answer
@@ -139,7 +140,7 @@ def baseline(config: Path, questions: list[dict], k: int = 3) -> dict:
         # The hits ask(abstain=False) quotes from, with the question's vector kept.
         text, _ = archive.clean_question(q["question"])
         qvec = archive.embedder.encode_one(text)
-        hits = archive.search(data, qvec, text, k, Mode.HYBRID, Filters())
+        hits = retrieve.search(data, qvec, text, k, archive.cfg.retrieval, Mode.HYBRID, Filters())
         found = []
         for hit in hits:
             p = hit.post_index

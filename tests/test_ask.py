@@ -6,6 +6,7 @@ from urllib.parse import unquote
 import pytest
 from conftest import DATA, read_jsonl
 
+from tipbot import retrieve
 from tipbot.errors import QuestionError
 from tipbot.evaluate import contains_answer as holds_answer
 from tipbot.extract import fragment_link
@@ -98,7 +99,7 @@ def test_a_part_cut_after_a_semicolon_is_marked_as_cut(archive):
     question = "what channel aired the Women on the Frontline docuseries?"
     qvec = archive.embedder.encode_one(question)
     data = archive.data
-    hit = archive.search(data, qvec, question, 1, Mode.HYBRID, Filters())[0]
+    hit = retrieve.search(data, qvec, question, 1, archive.cfg.retrieval, Mode.HYBRID, Filters())[0]
     ids, idf = extract.query_terms(data, analyze(question))
     sc = extract.score_sentences(data, hit, qvec, question, ids, idf, archive.quote_settings)
     text = data.posts[hit.post_index].text

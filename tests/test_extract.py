@@ -3,6 +3,7 @@ a long sentence that is quoted."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from types import SimpleNamespace
 
 import numpy as np
@@ -10,6 +11,7 @@ import scipy.sparse as sp
 from hypothesis import given
 from hypothesis import strategies as st
 
+from tipbot.config import AnswerConfig
 from tipbot.extract import (
     QuoteSettings,
     Scored,
@@ -134,7 +136,7 @@ def _scored_post(archive, scores):
 
 def _chosen(archive, scores, **settings):
     sc, _ = _scored_post(archive, scores)
-    s = QuoteSettings(**{"max_chars": 10_000, **settings})
+    s = replace(QuoteSettings.from_config(AnswerConfig()), **{"max_chars": 10_000, **settings})
     return [i for i, _, _ in choose_sentences(archive.data, sc, s)]
 
 

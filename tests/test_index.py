@@ -22,7 +22,7 @@ from tipbot.errors import (
     IndexMismatch,
     IndexMissing,
 )
-from tipbot.index import build_index, corpus_changed, load_current, store
+from tipbot.index import build_index, corpus_changed, dense, load_current, store
 from tipbot.types import Chunk
 
 EXTRA = {
@@ -331,3 +331,24 @@ def test_label_filter_on_posts_with_different_labels(tmp_path, embedder):
     assert ids("AFRICA") == {"a", "c"}  # labels match case-insensitively
     assert ids("labour") == {"a"} and ids("Europe") == {"b"}
     assert ids("Asia") == set()
+
+
+@pytest.mark.parametrize("kind", ["hnsw", "ivf"])
+def test_an_approximate_index_answers_as_the_exact_one(
+    tmp_path, embedder, archive, kind, monkeypatch
+):
+    corpus = corpus_with(tmp_path)
+    cfg = make_config(tmp_path, [corpus], index={"kind": kind})
+    approx = Archive.open(cfg, embedder=embedder)
+    assert approx.data.manifest["index_kind"] == kind
+    exact = Archive.open(make_config(tmp_path / "flat", [corpus]), embedder=embedder)
+    q = "How many police officers will the OSCE train in Ukraine?"
+    first = exact.ask(q, k=3, abstain=False)
+    assert [r.post_id for r in approx.ask(q, k=3, abstain=False).results] == [
+        r.post_id for r in first.results
+    ]
+    # A filtered search past the exact limit steers FAISS with a selector.
+    monkeypatch.setattr(dense, "EXACT_SUBSET", 0)
+    label = first.results[0].labels[0]
+    filtered = approx.ask(q, k=3, label=label, abstain=False).results
+    assert filtered and all(label in r.labels for r in filtered)

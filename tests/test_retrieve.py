@@ -4,14 +4,19 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import faiss
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tipbot.config import Fusion, IndexKind
 from tipbot.index import dense
 from tipbot.lexical import analyze, rows_term_mass
 from tipbot.retrieve import (
+    FUSIONS,
     Mode,
+    Pool,
     _rank_in,
     _standardise,
     _top,
@@ -76,6 +81,60 @@ def test_rows_come_from_the_hnsw_copy_else_from_the_array():
     assert dense.rows(hnsw, vectors, ids[:0]).shape == (0, 16)
 
 
+def _unit_rows(n: int, dim: int = 16, seed: int = 5) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    vectors = rng.standard_normal((n, dim)).astype(np.float32)
+    return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+
+@pytest.mark.parametrize("kind", list(IndexKind.__members__.values())[1:])  # all but auto
+def test_each_index_kind_finds_the_exact_neighbours(kind):
+    vectors = _unit_rows(4000)
+    index = dense.build(vectors, kind)
+    found = 0
+    for q in vectors[:50]:
+        exact = np.argsort(-(vectors @ q), kind="stable")[:10]
+        scores, ids = dense.search(index, q, 10)
+        assert (np.diff(scores) <= 1e-6).all()  # best first
+        found += len(set(ids.tolist()) & set(exact.tolist()))
+    # Exact search finds every neighbour; the approximate kinds most (IVF probes an eighth
+    # of its lists, so it misses some by design: 0.85 here).
+    assert found / 500 >= {IndexKind.FLAT: 1.0, IndexKind.HNSW: 0.95, IndexKind.IVF: 0.75}[kind]
+
+
+@pytest.mark.parametrize("kind", list(IndexKind.__members__.values())[1:])
+def test_a_filtered_search_past_the_exact_limit_goes_through_the_faiss_selector(kind, monkeypatch):
+    vectors = _unit_rows(4000)
+    index = dense.build(vectors, kind)
+    mask = np.random.default_rng(1).random(len(vectors)) < 0.3
+    allowed = np.flatnonzero(mask)
+    q = vectors[1]
+    exact = allowed[np.argsort(-(vectors[allowed] @ q), kind="stable")[:10]]
+    assert (dense.search_subset(index, vectors, q, 10, mask) == exact).all()  # exact: scored
+    selected = []
+    real = faiss.IDSelectorBitmap
+    monkeypatch.setattr(dense, "EXACT_SUBSET", 100)  # fewer allowed rows than this: exact
+    monkeypatch.setattr(faiss, "IDSelectorBitmap", lambda *a: selected.append(a) or real(*a))
+    ids = dense.search_subset(index, vectors, q, 10, mask)
+    assert selected, "the selector path was not taken"
+    assert mask[ids].all() and len(ids) == 10  # only allowed rows, as many as asked
+    if kind == IndexKind.FLAT:
+        assert ids.tolist() == exact.tolist()
+    else:
+        assert len(set(ids.tolist()) & set(exact.tolist())) >= 5
+
+
+def test_an_unknown_index_kind_is_named():
+    with pytest.raises(ValueError, match="cannot build an index of kind 'annoy': use one of"):
+        dense.build(_unit_rows(10), "annoy")
+
+
+def test_auto_is_exact_up_to_the_limit():
+    assert dense.choose_kind(IndexKind.AUTO, 10, 10) == IndexKind.FLAT
+    assert dense.choose_kind(IndexKind.AUTO, 11, 10) == IndexKind.HNSW
+    assert dense.choose_kind(IndexKind.IVF, 11, 10) == IndexKind.IVF
+
+
 def test_standardise_centres_and_scales_and_leaves_a_flat_pool_at_zero():
     z = _standardise(np.array([1.0, 2.0, 3.0, 10.0], dtype=np.float32))
     assert abs(float(z.mean())) < 1e-6 and abs(float(z.std()) - 1) < 1e-6
@@ -102,15 +161,16 @@ def test_best_sentence_cosine_is_each_chunks_best_sentence(archive):
 QUESTION = "How many police officers will the OSCE train in Ukraine?"
 
 
-def _ranked(archive, **kw) -> list[str]:
+def _ranked(archive, mode: Mode = Mode.HYBRID, **settings) -> list[str]:
     qvec = archive.embedder.encode_one(QUESTION)
-    hits = search(archive.data, qvec, QUESTION, 10, **kw)
+    r = replace(archive.cfg.retrieval, **settings)
+    hits = search(archive.data, qvec, QUESTION, 10, r, mode)
     return [archive.data.posts[h.post_index].id for h in hits]
 
 
 def test_zscore_fusion_with_one_signal_ranks_as_that_signal(archive):
     # All weight on the chunk cosine: the dense ranking; none on it or on sentences: BM25's.
-    alone = dict(fusion="zscore", sentence_weight=0.0, overlap_weight=0.0)
+    alone = dict(fusion=Fusion.ZSCORE, sentence_weight=0.0, overlap_weight=0.0)
     dense_only = _ranked(archive, dense_weight=1.0, **alone)
     lexical_only = _ranked(archive, dense_weight=0.0, **alone)
     assert dense_only == _ranked(archive, mode=Mode.DENSE)
@@ -118,6 +178,36 @@ def test_zscore_fusion_with_one_signal_ranks_as_that_signal(archive):
     assert dense_only != lexical_only  # else the two checks above prove nothing
     # The default mixes the three and finds the post that answers.
     assert _ranked(archive)[0] == "2008-07-16-osce-project-co-ordinator-in-ukraine"
+
+
+def test_weighted_fusion_with_one_signal_ranks_as_that_signal(archive):
+    dense_only = _ranked(archive, fusion=Fusion.WEIGHTED, dense_weight=1.0)
+    lexical_only = _ranked(archive, fusion=Fusion.WEIGHTED, dense_weight=0.0)
+    assert dense_only == _ranked(archive, mode=Mode.DENSE)
+    assert lexical_only == _ranked(archive, mode=Mode.LEXICAL)
+    assert dense_only != lexical_only
+    # Half and half, the post that answers is among the first.
+    assert (
+        "2008-07-16-osce-project-co-ordinator-in-ukraine"
+        in _ranked(archive, fusion=Fusion.WEIGHTED)[:3]
+    )
+
+
+def test_rrf_sums_reciprocal_ranks(archive):
+    # Chunk 2 is second in the dense ranking and first in the lexical one; 9 is dense only.
+    rows = np.array([2, 5, 7, 9])
+    dense_ids, lex_ids = np.array([5, 2, 9]), np.array([2, 7])
+    zeros = np.zeros(4)
+    settings = replace(archive.cfg.retrieval, fusion=Fusion.RRF, rrf_k=60)
+    pool = Pool(archive.data, zeros, "", rows, zeros, zeros, dense_ids, lex_ids, settings)
+    fused, post_score = FUSIONS[Fusion.RRF](pool)
+    want = [1 / 62 + 1 / 61, 1 / 61, 1 / 62, 1 / 63]
+    np.testing.assert_allclose(fused, want)
+    assert post_score is None
+
+
+def test_every_fusion_has_a_function():
+    assert set(FUSIONS) == set(Fusion)
 
 
 def test_best_sentence_cosine_gives_a_chunk_without_sentences_the_lowest(archive):
@@ -176,8 +266,9 @@ def test_sentence_overlap_ranks_posts_but_keeps_each_posts_chunk(archive):
     data = archive.data
     question = "roughly how many people are exploited by traffickers at any one time?"
     qvec = archive.embedder.encode_one(question)
-    without = search(data, qvec, question, 20, overlap_weight=0.0)
-    with_it = search(data, qvec, question, 20, overlap_weight=1.0)
+    r = archive.cfg.retrieval
+    without = search(data, qvec, question, 20, replace(r, overlap_weight=0.0))
+    with_it = search(data, qvec, question, 20, replace(r, overlap_weight=1.0))
     # The ranking of posts changes…
     assert [h.post_index for h in without] != [h.post_index for h in with_it]
     # …but each post is quoted from the chunk the other signals chose.

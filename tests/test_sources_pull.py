@@ -323,7 +323,10 @@ def test_sync_config_section(tmp_path):
         ({"sources": ["ftp://x"]}, "must be an http:// or https:// URL"),
         ({"sources": [{"label": "x"}]}, "needs a 'url' key"),
         ({"sources": [{"url": "https://x", "lable": "x"}]}, "unknown key [sync.sources[0]] lable"),
-        ({"sources": [{"url": "https://x", "format": "rss"}]}, "format must be one of"),
+        (
+            {"sources": [{"url": "https://x", "format": "rss"}]},
+            "[sync.sources[0]] format in config.toml must be one of auto, blogger, wordpress, feed, got 'rss'",
+        ),
         ({"every": "6"}, "is not a duration"),
         ({"every": "0h"}, "is not a duration"),
         ({"delay_seconds": -1}, "must be 0 or more"),

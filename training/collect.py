@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tipbot import extract
+from tipbot import extract, retrieve
 from tipbot.abstain import unknown_names
 from tipbot.archive import Archive
 from tipbot.config import load_config
@@ -48,7 +48,9 @@ def collect(
     for n, q in enumerate(questions, 1):
         text, _ = archive.clean_question(q.text)
         qvec = archive.embedder.encode_one(text)
-        hits = archive.search(data, qvec, text, depth, Mode.HYBRID, Filters())
+        hits = retrieve.search(
+            data, qvec, text, depth, archive.cfg.retrieval, Mode.HYBRID, Filters()
+        )
         term_ids, idf = extract.query_terms(data, analyze(text))
         posts = []
         for hit in hits:

@@ -25,6 +25,7 @@ from scipy.optimize import minimize
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from tipbot.config import AnswerConfig  # noqa: E402
 from tipbot.extract import QuoteSettings  # noqa: E402
 from tipbot.scorer import COLUMNS, design_from  # noqa: E402
 
@@ -33,7 +34,7 @@ def gold_posts(path: Path):
     """(design matrix, labels, hand scores, reader logits or None) per question whose gold
     post was retrieved and holds an answer sentence."""
     rows = pickle.loads(path.read_bytes())["questions"]
-    s = QuoteSettings()
+    s = QuoteSettings.from_config(AnswerConfig())
     hand_w = np.array(
         [s.w_dense, s.w_lexical, s.w_local, s.w_in_chunk, s.w_answer_type, -s.w_title]
     )

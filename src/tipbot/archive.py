@@ -67,9 +67,7 @@ class Archive:
         self._reload_lock = threading.Lock()
         self._embed_lock = threading.Lock()
         self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
-        self.quote_settings = extract.QuoteSettings(
-            max_sentences=cfg.answer.max_sentences, max_chars=cfg.answer.max_quote_chars
-        )
+        self.quote_settings = extract.QuoteSettings.from_config(cfg.answer)
         self.reader: Reader | None = None
         self.scorer: LinearScorer | None = None
         self.abstention: abstention.ReaderAbstention | None = None
@@ -237,7 +235,9 @@ class Archive:
         ``search_vec`` (the question's own, or widened by its conversation). The belief is the
         reader's probability that the first post answers, or the hand rules' relevance."""
         depth = max(q.k, q.reader_settings.depth) if q.use_reader else q.k
-        hits = self.search(data, search_vec, search_text, depth, q.mode, q.filters)
+        hits = retrieve.search(
+            data, search_vec, search_text, depth, self.cfg.retrieval, q.mode, q.filters
+        )
         if not hits:
             return Answer(q.question, False, (), note=q.note), -1.0
         if q.use_reader:
@@ -305,23 +305,6 @@ class Archive:
             while len(self._vectors) > _VECTORS_KEPT:
                 self._vectors.popitem(last=False)
         return vec
-
-    def search(
-        self,
-        data: IndexData,
-        qvec: np.ndarray,
-        text: str,
-        k: int,
-        mode: retrieve.Mode,
-        filters: retrieve.Filters,
-    ) -> list[Hit]:
-        r = self.cfg.retrieval
-        return retrieve.search(
-            data, qvec, text, k, candidates=r.candidates, mode=mode, fusion=r.fusion,
-            rrf_k=r.rrf_k, dense_weight=r.dense_weight, sentence_weight=r.sentence_weight,
-            overlap_weight=r.overlap_weight,
-            filters=filters,
-        )  # fmt: skip
 
     def quote(self, data: IndexData, hits: list[Hit], qvec: np.ndarray, text: str):
         term_ids, idf = extract.query_terms(data, analyze(text))

@@ -14,11 +14,45 @@ import tomllib
 import types
 import typing
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 
 from tipbot.errors import ConfigError
 
 DEFAULT_CONFIG = "config.toml"
+
+
+# The choices a key may take. A value outside them is a ConfigError that lists them.
+
+
+class Tokenizer(StrEnum):
+    CL100K = "cl100k_base"
+    O200K = "o200k_base"
+
+
+class IndexKind(StrEnum):
+    AUTO = "auto"  # exact up to [index] exact_up_to chunks, HNSW past it
+    FLAT = "flat"
+    HNSW = "hnsw"
+    IVF = "ivf"
+
+
+class Fusion(StrEnum):
+    ZSCORE = "zscore"  # standardised signals summed with weights (tipbot.retrieve)
+    RRF = "rrf"  # reciprocal rank fusion
+    WEIGHTED = "weighted"  # cosine and max-normalised BM25 summed
+
+
+class QuoteSource(StrEnum):
+    HAND = "hand"  # the hand-weighted sentence scores
+    READER = "reader"  # the reader's sentence probabilities
+
+
+class SourceFormat(StrEnum):
+    AUTO = "auto"
+    BLOGGER = "blogger"
+    WORDPRESS = "wordpress"
+    FEED = "feed"
 
 
 @dataclass(frozen=True)
@@ -30,7 +64,7 @@ class CorpusConfig:
 
 @dataclass(frozen=True)
 class ChunkingConfig:
-    tokenizer: str = "cl100k_base"
+    tokenizer: Tokenizer = Tokenizer.CL100K
     max_tokens: int = 96
     overlap_tokens: int = 24
 
@@ -49,7 +83,7 @@ class ModelConfig:
 @dataclass(frozen=True)
 class IndexConfig:
     dir: Path = Path("index")
-    kind: str = "auto"  # auto | flat | hnsw | ivf
+    kind: IndexKind = IndexKind.AUTO
     # With kind = "auto", archives with more chunks than this get an approximate index.
     exact_up_to: int = 50_000
 
@@ -58,7 +92,7 @@ class IndexConfig:
 class RetrievalConfig:
     k: int = 3
     candidates: int = 100
-    fusion: str = "zscore"  # zscore | rrf | weighted
+    fusion: Fusion = Fusion.ZSCORE
     rrf_k: int = 60
     dense_weight: float = 0.5
     sentence_weight: float = 0.5
@@ -91,7 +125,7 @@ class AnswerConfig:
     scorer_weight: float = 0.75
     # Whose scores build the quotes: "hand" (the hand-weighted sum) or "reader" (the reader's
     # sentence, companions by its probabilities). Chosen on validation: "hand".
-    quotes: str = "hand"
+    quotes: QuoteSource = QuoteSource.HAND
     # Below this probability that the first post answers (models/abstain.json), tipbot declines…
     min_answer: float = 0.25
     # …and a later post below this is left out (-k is a maximum).
@@ -146,7 +180,7 @@ class SyncSource:
 
     url: str
     label: str = ""  # one label of a Blogger blog only
-    format: str = "auto"  # auto | blogger | wordpress | feed
+    format: SourceFormat = SourceFormat.AUTO
 
 
 @dataclass(frozen=True)
@@ -209,12 +243,6 @@ class Config:
         )
 
 
-_CHOICES = {
-    ("index", "kind"): ("auto", "flat", "hnsw", "ivf"),
-    ("retrieval", "fusion"): ("zscore", "rrf", "weighted"),
-    ("chunking", "tokenizer"): ("cl100k_base", "o200k_base"),
-    ("answer", "quotes"): ("hand", "reader"),
-}
 _POSITIVE = {
     ("chunking", "max_tokens"), ("model", "batch_size"), ("retrieval", "k"),
     ("retrieval", "candidates"), ("retrieval", "rrf_k"), ("answer", "max_sentences"),
@@ -255,6 +283,13 @@ def _coerce(value: object, hint: object, where: str, base: Path, path: str) -> o
             raise ConfigError(f"{where} in {path} must be a path string, got {value!r}")
         p = Path(value).expanduser()
         return p if p.is_absolute() else base / p
+    if isinstance(hint, type) and issubclass(hint, StrEnum):
+        choices = [m.value for m in hint]
+        if value not in choices:
+            raise ConfigError(
+                f"{where} in {path} must be one of {', '.join(choices)}, got {value!r}"
+            )
+        return hint(value)
     if hint is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     if hint in (int, float, str, bool) and (
@@ -275,10 +310,6 @@ def _section(cls: type, raw: dict, name: str, path: str, base: Path) -> object:
                 f"unknown key [{name}] {key} in {path}: valid keys are {', '.join(sorted(known))}"
             )
         v = _coerce(value, hints[key], where, base, path)
-        if (name, key) in _CHOICES and v not in _CHOICES[name, key]:
-            raise ConfigError(
-                f"{where} in {path} must be one of {', '.join(_CHOICES[name, key])}, got {v!r}"
-            )
         if (name, key) in _POSITIVE and v <= 0:
             raise ConfigError(f"{where} in {path} must be greater than 0, got {v!r}")
         if (name, key) in _NON_NEGATIVE and v < 0:
@@ -318,10 +349,6 @@ def _check_sync(sync: SyncConfig, path: str) -> None:
         where = f"[sync] sources[{i}] in {path}"
         if not src.url.lower().startswith(("http://", "https://")):
             raise ConfigError(f"{where} must be an http:// or https:// URL, got {src.url!r}")
-        if src.format not in ("auto", "blogger", "wordpress", "feed"):
-            raise ConfigError(
-                f"{where} format must be one of auto, blogger, wordpress, feed, got {src.format!r}"
-            )
     try:
         sync.every_seconds  # noqa: B018 - parsed here so a typo fails at load, not at 3 a.m.
     except ValueError as e:

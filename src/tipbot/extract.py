@@ -22,6 +22,7 @@ from urllib.parse import quote as percent
 
 import numpy as np
 
+from tipbot.config import AnswerConfig
 from tipbot.index.store import IndexData
 from tipbot.lexical import analyze, terms_present
 from tipbot.types import ELLIPSIS, Hit, Quote
@@ -29,8 +30,11 @@ from tipbot.types import ELLIPSIS, Hit, Quote
 
 @dataclass(frozen=True)
 class QuoteSettings:
-    max_sentences: int = 3
-    max_chars: int = 450
+    """How quotes are built: the lengths from ``[answer]`` (``from_config``), and the hand
+    weights of sentence scoring, the quoting stage's own (README, "How a quote is chosen")."""
+
+    max_sentences: int
+    max_chars: int
     w_dense: float = 1.0
     w_lexical: float = 0.6
     w_local: float = 0.3
@@ -38,17 +42,16 @@ class QuoteSettings:
     # Bonus for a sentence holding what the question asks for (a number for "how many", a
     # name for "who") that the question does not already contain.
     w_answer_type: float = 0.15
-    # A name counts as an answer only if its rarest word is in at most this share of chunks.
-    # Measured: 3–8 % is one plateau (devset 0.84 → 0.86 answer-in-first-quote, held-out
-    # unchanged); it is a share, not an idf, so it means the same at any archive size.
+    # A name counts as an answer only if its rarest word is in at most this share of chunks:
+    # a share, not an idf, so it means the same at any archive size (README, "How a quote is
+    # chosen").
     common_name_share: float = 0.05
     # Sentences that restate the post's title match every question about the post; the
     # answer is usually elsewhere. This much is taken off per share of title words repeated.
     w_title: float = 0.5
     # The post's first sentence (a news lede) sums the post up, so it resembles any question
-    # about the post; the asked-for detail is usually further down. Measured on both question
-    # sets: 0.15–0.25 lifts answer-in-first-quote on each (0.81 → 0.84, 0.88 → 0.92); from 0.3
-    # the held-out set falls back, and past 0.5 it loses answers that are in the lede.
+    # about the post; the asked-for detail is usually further down (README, "How a quote is
+    # chosen").
     w_lead: float = 0.2
     # A further sentence joins the quote only if it scores at least this share of the best…
     min_ratio: float = 0.3
@@ -64,6 +67,10 @@ class QuoteSettings:
     trim_share: float = 0.6
     # …if at least this many characters are left for it.
     min_trim_chars: int = 80
+
+    @classmethod
+    def from_config(cls, answer: AnswerConfig) -> QuoteSettings:
+        return cls(max_sentences=answer.max_sentences, max_chars=answer.max_quote_chars)
 
 
 @dataclass(frozen=True)

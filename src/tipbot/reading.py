@@ -28,6 +28,7 @@ from typing import NamedTuple
 import numpy as np
 
 from tipbot import extract
+from tipbot.config import AnswerConfig, QuoteSource
 from tipbot.index.store import IndexData
 from tipbot.reader import Reader
 from tipbot.scorer import LinearScorer
@@ -43,12 +44,12 @@ class ReaderSettings:
     per_post: int
     rerank_weight: float
     scorer_weight: float
-    quotes: str  # "hand" or "reader": whose scores build the quotes
+    quotes: QuoteSource  # whose scores build the quotes
     min_answer: float
     min_shown: float
 
     @classmethod
-    def from_config(cls, a) -> ReaderSettings:  # a: config.AnswerConfig
+    def from_config(cls, a: AnswerConfig) -> ReaderSettings:
         return cls(
             a.reader_posts,
             a.reader_sentences,
@@ -175,10 +176,9 @@ def read(
         f, lin, chosen, z = cache.posts[hit.post_index, hit.chunk_index]
         base = base + bonus.get(hit.post_index, 0.0)
         top = float(z.max())
-        if s.quotes == "hand":
-            # On validation the hand weights still build the better first quote (0.785
-            # against 0.767 for the reader's own, 0.780 with more companions); the reader
-            # keeps the rest of its work: rank, abstention, which posts are shown.
+        if s.quotes == QuoteSource.HAND:
+            # The hand weights build the better first quote on validation (README, "The
+            # reader"); the reader keeps its other work: rank, abstention, posts shown.
             scored = extract.hand_scored(f, quote_settings)
         else:
             scored = _reader_scored(f, chosen, z, lin[chosen], s.scorer_weight)

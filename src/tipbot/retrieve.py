@@ -6,11 +6,13 @@ Everything on this path is array work over candidate sets; no Python loop touche
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
 import numpy as np
 
+from tipbot.config import Fusion, RetrievalConfig
 from tipbot.index import dense
 from tipbot.index.store import NO_DATE, IndexData
 from tipbot.lexical import analyze, rows_term_mass
@@ -77,16 +79,6 @@ def _best(scores: np.ndarray, rows: np.ndarray, n: int) -> np.ndarray:
     part = np.argpartition(-sub, n - 1)[:n] if n < sub.size else np.arange(sub.size)
     picked = rows[part]
     return picked[np.lexsort((picked, -scores[picked]))]
-
-
-def dense_candidates(
-    data: IndexData, qvec: np.ndarray, n: int, chunk_mask: np.ndarray | None
-) -> np.ndarray:
-    """Chunk rows nearest the question, best first; only rows in ``chunk_mask`` if given."""
-    if chunk_mask is None:
-        _, ids = dense.search(data.dense, qvec, n)
-        return ids
-    return dense.search_subset(data.dense, data.chunk_vectors, qvec, n, chunk_mask)
 
 
 def lexical_candidates(scores: np.ndarray, n: int, chunk_mask: np.ndarray | None) -> np.ndarray:
@@ -202,95 +194,115 @@ def _one_per_post(
     return [(int(distinct[j]), int(chunk_of[j]), float(best[j])) for j in ranked]
 
 
+@dataclass(frozen=True)
+class Pool:
+    """The candidate chunks of one question, with what every fusion reads."""
+
+    data: IndexData
+    qvec: np.ndarray
+    question: str
+    rows: np.ndarray  # chunk rows, sorted
+    cos: np.ndarray  # each row's chunk cosine with the question
+    bm25: np.ndarray  # each row's BM25 score
+    dense_ids: np.ndarray  # the dense candidates, best first
+    lex_ids: np.ndarray  # the lexical candidates, best first
+    settings: RetrievalConfig
+
+
+# (chunk scores that pick each post's chunk, post scores that rank the posts or None to rank
+# them by their chunk's score)
+Fused = tuple[np.ndarray, np.ndarray | None]
+
+
+def _zscore(p: Pool) -> Fused:
+    """Each signal standardised over the candidate pool, so a BM25 score and a cosine weigh
+    alike whatever the question's length or the archive's size, then summed with weights
+    (README, "Evaluating": against RRF on SQuAD v1.1 dev and the seed archive's sets)."""
+    s, data = p.settings, p.data
+    sentences = _sentence_rows(data, p.rows)  # read by both sentence signals
+    fused = (
+        s.dense_weight * _standardise(p.cos)
+        + (1 - s.dense_weight) * _standardise(p.bm25)
+        + s.sentence_weight * _standardise(best_sentence_cosine(data, p.rows, p.qvec, sentences))
+    )
+    if not s.overlap_weight:
+        return fused, None
+    # The question's words gathered in one sentence rank the posts but do not pick the chunk
+    # to quote: that sentence often restates the question, while the chunk the other signals
+    # favour holds the answer (README, "Evaluating").
+    # Each word counts once ("anti-trafficking" without its parts, which BM25 wants so that it
+    # matches "anti trafficking"): counted thrice it outweighs the rare word a question turns on.
+    words = data.lexical.term_ids(analyze(p.question, parts=False))
+    overlap = best_sentence_overlap(data, p.rows, words, data.lexical.idf(words), sentences)
+    return fused, fused + s.overlap_weight * _standardise(overlap)
+
+
+def _rrf(p: Pool) -> Fused:
+    """Reciprocal rank fusion (Cormack et al. 2009): 1 / (rrf_k + rank) summed over the two
+    rankings; rrf_k = 60 damps the weight of the very top ranks, as in the paper."""
+    rd, rl = _rank_in(p.dense_ids, p.rows), _rank_in(p.lex_ids, p.rows)
+    k = p.settings.rrf_k
+    fused = np.where(rd >= 0, 1.0 / (k + rd + 1), 0.0) + np.where(rl >= 0, 1.0 / (k + rl + 1), 0.0)
+    return fused, None
+
+
+def _weighted(p: Pool) -> Fused:
+    """The cosine and BM25 scaled by the pool's best BM25, summed with ``dense_weight``."""
+    top_bm25 = float(p.bm25.max()) or 1.0
+    w = p.settings.dense_weight
+    return w * p.cos + (1 - w) * p.bm25 / top_bm25, None
+
+
+FUSIONS: dict[Fusion, Callable[[Pool], Fused]] = {
+    Fusion.ZSCORE: _zscore,
+    Fusion.RRF: _rrf,
+    Fusion.WEIGHTED: _weighted,
+}
+
+
 def search(
     data: IndexData,
     qvec: np.ndarray,
     question: str,
     k: int,
-    *,
-    candidates: int = 100,
+    settings: RetrievalConfig,
     mode: Mode = Mode.HYBRID,
-    fusion: str = "zscore",
-    rrf_k: int = 60,
-    dense_weight: float = 0.5,
-    sentence_weight: float = 0.5,
-    overlap_weight: float = 0.7,
     filters: Filters | None = None,
 ) -> list[Hit]:
     """The ``k`` best posts for a question, each with its best chunk, best first.
 
-    ``qvec``: float32 (dim,) unit vector of the question.
+    ``qvec``: float32 (dim,) unit vector of the question; ``settings``: ``[retrieval]``.
     """
-    n_chunks = len(data.chunk_post)
-    if n_chunks == 0:
+    if len(data.chunk_post) == 0:
         return []
     chunk_mask = None
     if filters is not None and filters.active:
         chunk_mask = filters.post_mask(data)[data.chunk_post]
         if not chunk_mask.any():
             return []
-    term_ids = data.lexical.term_ids(analyze(question))
-    bm25 = data.lexical.scores_for(term_ids)
-    dense_ids = (
-        dense_candidates(data, qvec, candidates, chunk_mask)
-        if mode != Mode.LEXICAL
-        else np.zeros(0, np.int64)
-    )
-    lex_ids = (
-        lexical_candidates(bm25, candidates, chunk_mask)
-        if mode != Mode.DENSE
-        else np.zeros(0, np.int64)
-    )
-    pool = np.union1d(dense_ids, lex_ids)
-    if pool.size == 0:
+    n = settings.candidates
+    bm25 = data.lexical.scores_for(data.lexical.term_ids(analyze(question)))
+    dense_ids = np.zeros(0, np.int64)
+    if mode != Mode.LEXICAL and chunk_mask is None:
+        dense_ids = dense.search(data.dense, qvec, n)[1]
+    elif mode != Mode.LEXICAL:
+        dense_ids = dense.search_subset(data.dense, data.chunk_vectors, qvec, n, chunk_mask)
+    lex_ids = np.zeros(0, np.int64)
+    if mode != Mode.DENSE:
+        lex_ids = lexical_candidates(bm25, n, chunk_mask)
+    rows = np.union1d(dense_ids, lex_ids)
+    if rows.size == 0:
         return []
-    cos = dense.rows(data.dense, data.chunk_vectors, pool) @ qvec
-    post_score = None
+    cos = dense.rows(data.dense, data.chunk_vectors, rows) @ qvec
+    pool = Pool(data, qvec, question, rows, cos, bm25[rows], dense_ids, lex_ids, settings)
     if mode == Mode.DENSE:
-        fused = cos
+        fused, post_score = cos, None
     elif mode == Mode.LEXICAL:
-        fused = bm25[pool]
-    elif fusion == "zscore":
-        # Each signal standardised over the candidate pool, so a BM25 score and a cosine weigh
-        # alike whatever the question's length or the archive's size, then summed with weights.
-        # Measured against RRF on SQuAD v1.1 dev (benchmarks/squad.py) and the seed archive's
-        # two question sets: see README "Evaluating".
-        sentences = _sentence_rows(data, pool)  # read by both sentence signals
-        fused = (
-            dense_weight * _standardise(cos)
-            + (1 - dense_weight) * _standardise(bm25[pool])
-            + sentence_weight * _standardise(best_sentence_cosine(data, pool, qvec, sentences))
-        )
-        if overlap_weight:
-            # The words of the question gathered in one sentence rank the posts, but do not
-            # pick the chunk to quote from: that sentence is often the one that restates the
-            # question, while the chunk the other signals favour holds the answer. Choosing
-            # the chunk by this sum too lost one answer on each seed set (README).
-            # Each word of the question counts once: "anti-trafficking" without its parts,
-            # which would weigh it three times (BM25 wants them to match "anti trafficking").
-            # Counted thrice, it outweighed the rare word the question turns on ("billboards").
-            words = data.lexical.term_ids(analyze(question, parts=False))
-            idf = data.lexical.idf(words)
-            overlap = best_sentence_overlap(data, pool, words, idf, sentences)
-            post_score = fused + overlap_weight * _standardise(overlap)
-    elif fusion == "rrf":
-        # Reciprocal rank fusion (Cormack et al. 2009): 1 / (rrf_k + rank) summed over the
-        # rankings; rrf_k = 60 damps the weight of the very top ranks, as in the paper.
-        rd, rl = _rank_in(dense_ids, pool), _rank_in(lex_ids, pool)
-        fused = np.where(rd >= 0, 1.0 / (rrf_k + rd + 1), 0.0) + np.where(
-            rl >= 0, 1.0 / (rrf_k + rl + 1), 0.0
-        )
+        fused, post_score = pool.bm25, None
     else:
-        top_bm25 = float(bm25[pool].max()) or 1.0
-        fused = dense_weight * cos + (1 - dense_weight) * bm25[pool] / top_bm25
-    best = _one_per_post(data, pool, fused, k, post_score)
+        fused, post_score = FUSIONS[settings.fusion](pool)
+    best = _one_per_post(data, rows, fused, k, post_score)
     return [
-        Hit(
-            post_index=post,
-            chunk_index=int(pool[i]),
-            score=score,
-            dense=float(cos[i]),
-            lexical=float(bm25[pool[i]]),
-        )
+        Hit(post_index=post, chunk_index=int(rows[i]), score=score, dense=float(cos[i]))
         for post, i, score in best
     ]

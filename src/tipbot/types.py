@@ -80,7 +80,6 @@ class Hit:
     chunk_index: int
     score: float  # the fused score that ranks hits
     dense: float  # cosine similarity of the best chunk with the question
-    lexical: float  # BM25 score of the best chunk
 
 
 @dataclass(frozen=True, slots=True)

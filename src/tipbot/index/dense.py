@@ -12,35 +12,52 @@ from pathlib import Path
 import faiss
 import numpy as np
 
+from tipbot.config import IndexKind
+
 HNSW_M = 32  # graph degree: recall vs memory
 HNSW_EF_CONSTRUCTION = 80
 HNSW_EF_SEARCH = 128
 IVF_MIN_POINTS_PER_LIST = 39  # FAISS warns below this many training points per list
 
 
-def choose_kind(kind: str, n_vectors: int, exact_up_to: int) -> str:
-    if kind != "auto":
-        return kind
-    return "flat" if n_vectors <= exact_up_to else "hnsw"
+def choose_kind(kind: IndexKind, n_vectors: int, exact_up_to: int) -> IndexKind:
+    """The kind to build: ``kind`` itself, or for ``auto`` exact search up to ``exact_up_to``."""
+    if kind != IndexKind.AUTO:
+        return IndexKind(kind)
+    return IndexKind.FLAT if n_vectors <= exact_up_to else IndexKind.HNSW
 
 
-def build(vectors: np.ndarray, kind: str) -> faiss.Index:
+def _flat(vectors: np.ndarray) -> faiss.Index:
+    return faiss.IndexFlatIP(vectors.shape[1])
+
+
+def _hnsw(vectors: np.ndarray) -> faiss.Index:
+    index = faiss.IndexHNSWFlat(vectors.shape[1], HNSW_M, faiss.METRIC_INNER_PRODUCT)
+    index.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
+    index.hnsw.efSearch = HNSW_EF_SEARCH
+    return index
+
+
+def _ivf(vectors: np.ndarray) -> faiss.Index:
+    nlist = max(1, min(int(np.sqrt(len(vectors)) * 4), len(vectors) // IVF_MIN_POINTS_PER_LIST))
+    quantizer = faiss.IndexFlatIP(vectors.shape[1])
+    index = faiss.IndexIVFFlat(quantizer, vectors.shape[1], nlist, faiss.METRIC_INNER_PRODUCT)
+    index.train(vectors)
+    index.nprobe = max(1, nlist // 8)
+    return index
+
+
+# Each kind that is built (``auto`` is resolved first by choose_kind).
+_BUILDERS = {IndexKind.FLAT: _flat, IndexKind.HNSW: _hnsw, IndexKind.IVF: _ivf}
+
+
+def build(vectors: np.ndarray, kind: IndexKind) -> faiss.Index:
     """float32 (n, dim) unit rows → a FAISS index of ``kind`` (flat | hnsw | ivf)."""
-    dim = vectors.shape[1]
-    if kind == "flat":
-        index = faiss.IndexFlatIP(dim)
-    elif kind == "hnsw":
-        index = faiss.IndexHNSWFlat(dim, HNSW_M, faiss.METRIC_INNER_PRODUCT)
-        index.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
-        index.hnsw.efSearch = HNSW_EF_SEARCH
-    elif kind == "ivf":
-        nlist = max(1, min(int(np.sqrt(len(vectors)) * 4), len(vectors) // IVF_MIN_POINTS_PER_LIST))
-        quantizer = faiss.IndexFlatIP(dim)
-        index = faiss.IndexIVFFlat(quantizer, dim, nlist, faiss.METRIC_INNER_PRODUCT)
-        index.train(vectors)
-        index.nprobe = max(1, nlist // 8)
-    else:
-        raise ValueError(f"unknown index kind {kind!r}: use flat, hnsw or ivf")
+    builder = _BUILDERS.get(kind)
+    if builder is None:
+        valid = ", ".join(_BUILDERS)
+        raise ValueError(f"cannot build an index of kind {kind!r}: use one of {valid}")
+    index = builder(vectors)
     if len(vectors):
         index.add(vectors)
     return index
@@ -51,11 +68,12 @@ def write(index: faiss.Index, path: Path) -> None:
 
 
 def read(path: Path, kind: str) -> faiss.Index:
+    """The index at ``path``, of ``kind`` as the manifest records it."""
     # Flat codes can be memory-mapped: the OS pages vectors in on demand and shares them
     # between processes; the other kinds are read into memory.
-    flags = faiss.IO_FLAG_MMAP_IFC if kind == "flat" else 0
+    flags = faiss.IO_FLAG_MMAP_IFC if kind == IndexKind.FLAT else 0
     index = faiss.read_index(str(path), flags)
-    if kind == "hnsw":
+    if kind == IndexKind.HNSW:
         faiss.downcast_index(index).hnsw.efSearch = HNSW_EF_SEARCH
     return index
 
