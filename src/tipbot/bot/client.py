@@ -47,6 +47,9 @@ def replied_to(message: discord.Message) -> int | None:
 
 
 class TipClient(discord.Client):
+    """The Discord side of the bot; ``service`` (a BotService) holds its archive and state and
+    answers its questions."""
+
     def __init__(
         self,
         archive: Archive | None = None,
@@ -79,6 +82,7 @@ class TipClient(discord.Client):
 
     @property
     def settings(self) -> BotConfig:
+        """The service's [bot] settings."""
         return self.service.settings
 
     # ---- startup and shutdown --------------------------------------------------------------
