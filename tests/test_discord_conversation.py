@@ -94,7 +94,7 @@ def test_discord_reply_continues_the_conversation(archive, tmp_path):
             # A reply that does not ping comes without its text: the bot stays silent.
             await stub.reply(then, FOLLOW, ping=False)
             await stub.mention(OTHER)  # answered after it, so the silence is not a race
-            await s.until(lambda: len(s.client.conversations.memory) == 2)
+            await s.until(lambda: len(s.client.service.conversations.memory) == 2)
             await asyncio.sleep(0.3)  # time for a wrong answer to the silent one to show up
             assert len(stub.sent_messages()) == 4
 
@@ -178,7 +178,7 @@ def test_discord_memory_limits_evict_the_oldest(archive, tmp_path):
             oldest = await answer_to(stub, await stub.mention(FIRST))
             await answer_to(stub, await stub.mention(OTHER))
             newest = await answer_to(stub, await stub.mention(FIRST))  # a third conversation
-            assert len(s.client.conversations.memory) == 2
+            assert len(s.client.service.conversations.memory) == 2
             kept = await answer_to(stub, await stub.reply(newest, FOLLOW))
             assert footer(kept).endswith(f"{READ_WITH}{FIRST}")
             dropped = await answer_to(stub, await stub.reply(oldest, FOLLOW))
@@ -202,7 +202,7 @@ def test_discord_ask_without_context_button(archive, tmp_path):
             assert READ_WITH not in footer(alone)
             assert not any(c.startswith("tipbot:fresh:") for c in custom_ids(alone))
             # After a restart the bot no longer has the question: a private note, no answer.
-            s.client.conversations = Conversations(ConversationConfig())
+            s.client.service.conversations = Conversations(ConversationConfig())
             click = await stub.click(follow, fresh_id)
             cb = await stub.wait_request(
                 lambda r: r.path.startswith("/interactions/") and click["token"] in r.path

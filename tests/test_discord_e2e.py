@@ -232,7 +232,9 @@ def test_discord_mentions_and_dms(archive, tmp_path):
 def test_discord_allowed_channels_only(archive, tmp_path):
     async def scenario():
         async with bot_session(archive, bot_settings(tmp_path)) as s:
-            s.client.settings = bot_settings(tmp_path, allowed_channels=(s.stub.channel_id,))
+            s.client.service.settings = bot_settings(
+                tmp_path, allowed_channels=(s.stub.channel_id,)
+            )
             elsewhere = await s.stub.command(
                 "ask", question=QUESTION, channel_id=s.stub.other_channel_id
             )

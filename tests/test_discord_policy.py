@@ -10,7 +10,8 @@ import pytest
 from conftest import Clock
 
 from tipbot.bot import policy
-from tipbot.bot.feedback import AnswerMemo, FeedbackLog, Shown, user_hash, vote_record
+from tipbot.bot.feedback import user_hash, vote_record
+from tipbot.bot.service import AnswerMemo, FeedbackLog, Shown
 from tipbot.config import BotConfig
 
 

@@ -1,5 +1,6 @@
 """The slash commands: /ask and /about, on a CommandTree that enforces where the bot answers;
-and the "Ask without context" button under answers read with their conversation.
+and the "Ask without context" button under answers read with their conversation. They reach
+the bot's state through ``service_of(interaction.client)`` (tipbot.bot.service).
 
 /ask question: Who funds help for trafficking victims?
 /ask question: ILO forced labour since: 2009-01-01 until: 2012-12-31 results: 5
@@ -9,19 +10,22 @@ and the "Ask without context" button under answers read with their conversation.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import re
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import discord
 from discord import app_commands
 
 from tipbot.bot import policy
-from tipbot.bot.conversations import Asked
+from tipbot.bot.conversations import Asked, Place
+from tipbot.bot.feedback import feedback_view
+from tipbot.bot.service import BotService, Result, service_of
 from tipbot.render.discord import about_payload, notice_payload
 
 if TYPE_CHECKING:
-    from tipbot.bot.client import TipClient
+    from tipbot.archive import Archive
 
 log = logging.getLogger(__name__)
 NO_MENTIONS = discord.AllowedMentions.none()
@@ -46,13 +50,76 @@ def _channel_ids(interaction: discord.Interaction) -> tuple[int, ...]:
     return tuple(i for i in ids if i is not None)
 
 
+def embeds_of(result: Result) -> list[discord.Embed]:
+    return [discord.Embed.from_dict(e) for e in result.payload.embeds]
+
+
+def view_of(result: Result) -> discord.ui.View | None:
+    """The buttons under an answer: the votes, and "Ask without context" when it was read with
+    its conversation; None under a notice."""
+    if result.key is None:
+        return None
+    view = feedback_view(result.key)
+    if result.with_context:
+        view.add_item(FreshButton(result.key))
+    return view
+
+
+def place_of(service: BotService, interaction: discord.Interaction) -> Place:
+    """The conversation a slash command or button continues: its thread's or DM's."""
+    # Outside servers /ask runs in the bot's DM, unless a user installed the app and runs it in
+    # someone else's DM: that must not carry on the user's own DM turns.
+    dm = interaction.guild_id is None and not interaction.is_user_integration()
+    user = interaction.user.id
+    return service.conversations.place(interaction.channel_id or 0, user, dm=dm, replied_to=None)
+
+
+async def send_followup(
+    interaction: discord.Interaction, service: BotService, place: Place, result: Result
+) -> None:
+    """Send ``result`` under the (deferred) question and remember it in ``place``."""
+    view = view_of(result)
+    extras: dict[str, Any] = {"view": view} if view is not None else {}
+    sent = await interaction.followup.send(
+        result.payload.content or discord.utils.MISSING,
+        embeds=embeds_of(result),
+        allowed_mentions=NO_MENTIONS,
+        wait=True,
+        **extras,
+    )
+    service.remember(place, sent.id, interaction.user.id, result)
+
+
+class DateOption(app_commands.Transformer[discord.Client]):
+    """A date option written YYYY-MM-DD (``policy.parse_date``); blank is None. A bad one is a
+    ValueError, told to the user in private by ``TipTree.on_error``."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    @property
+    def min_value(self) -> int:
+        return 1  # for a string option: its length
+
+    @property
+    def max_value(self) -> int:
+        return 32
+
+    async def transform(self, interaction: discord.Interaction, value: object, /) -> dt.date | None:
+        return policy.parse_date(str(value), self.name)
+
+
+SINCE = DateOption("since")
+UNTIL = DateOption("until")
+
+
 class TipTree(app_commands.CommandTree):
     """Refuses interactions outside the allowed guilds/channels; logs tracebacks, tells users
     only that something went wrong."""
 
     async def interaction_check(self, interaction: discord.Interaction, /) -> bool:
-        client: TipClient = self.client  # type: ignore[assignment]
-        if policy.place_allowed(client.settings, interaction.guild_id, _channel_ids(interaction)):
+        settings = service_of(self.client).settings
+        if policy.place_allowed(settings, interaction.guild_id, _channel_ids(interaction)):
             return True
         if interaction.type is discord.InteractionType.application_command:
             await reply_ephemeral(interaction, policy.DENIED_PLACE)
@@ -63,6 +130,11 @@ class TipTree(app_commands.CommandTree):
     ) -> None:
         if isinstance(error, app_commands.CheckFailure):
             return  # already answered by interaction_check
+        if isinstance(error, app_commands.TransformerError) and isinstance(
+            error.__cause__, ValueError
+        ):
+            await reply_ephemeral(interaction, str(error.__cause__))  # a bad date (DateOption)
+            return
         command = interaction.command.name if interaction.command else "?"
         log.error("/%s failed", command, exc_info=error)
         try:
@@ -84,8 +156,8 @@ class TipTree(app_commands.CommandTree):
 async def ask(
     interaction: discord.Interaction,
     question: app_commands.Range[str, 1, 1000],
-    since: app_commands.Range[str, 1, 32] | None = None,
-    until: app_commands.Range[str, 1, 32] | None = None,
+    since: app_commands.Transform[dt.date | None, SINCE] | None = None,
+    until: app_commands.Transform[dt.date | None, UNTIL] | None = None,
     label: app_commands.Range[str, 1, 100] | None = None,
     results: app_commands.Range[int, 1, 5] | None = None,
     fresh: bool = False,
@@ -99,44 +171,28 @@ async def ask(
     a moment) and sends the answer, under the question, as a follow-up. In a thread started
     from an answer, or in a DM, the question continues that conversation unless ``fresh``.
     """
-    client: TipClient = interaction.client  # type: ignore[assignment]
+    service = service_of(interaction.client)
     try:
-        since_d = policy.parse_date(since, "since")
-        until_d = policy.parse_date(until, "until")
-        policy.check_range(since_d, until_d)
+        policy.check_range(since, until)
     except ValueError as e:
         await reply_ephemeral(interaction, str(e))
         return
-    wait = client.cooldown.hit(interaction.user.id)
-    if wait:
+    if wait := service.cooldown.hit(interaction.user.id):
         await reply_ephemeral(interaction, policy.retry_message(wait))
         return
     # Discord enforces 1-5 and 1000 characters; stay safe if a client does not.
     k = max(1, min(results, 5)) if results is not None else None
-    await answer_interaction(interaction, Asked(question[:1000], k, since_d, until_d, label), fresh)
+    asked = Asked(question[:1000], k, since, until, label)
+    await interaction.response.defer(thinking=True)  # the search may take a moment
+    place = place_of(service, interaction)
+    context = () if fresh else place.context
+    result = await service.answer(asked, context, show_question=True)
+    await send_followup(interaction, service, place, result)
 
 
-async def answer_interaction(interaction: discord.Interaction, asked: Asked, fresh: bool) -> None:
-    """Defer (the search may take a moment), answer in the conversation of the place (on its
-    own when ``fresh``), and send the answer, under the question, as a follow-up."""
-    client: TipClient = interaction.client  # type: ignore[assignment]
-    await interaction.response.defer(thinking=True)
-    place = client.place_of(interaction)
-    reply = await client.reply_for(
-        asked.question, asked.k, since=asked.since, until=asked.until, label=asked.label,
-        show_question=True, context=() if fresh else place.context,
-    )  # fmt: skip
-    sent = await interaction.followup.send(
-        reply.payload.content or discord.utils.MISSING,
-        embeds=reply.embeds(),
-        allowed_mentions=NO_MENTIONS,
-        wait=True,
-        **reply.extras(),
-    )
-    client.remember(place, sent, interaction.user.id, reply)
-
-
-class FreshButton(discord.ui.DynamicItem[discord.ui.Button], template=FRESH_TEMPLATE):
+class FreshButton(
+    discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]], template=FRESH_TEMPLATE
+):
     """ "Ask without context" under an answer read with its conversation: anyone may click it to
     get the same question answered on its own, as a new message. The key is the answer's vote
     key; the question behind it is kept in a bounded memo (``Conversations.keep_asked``)."""
@@ -153,22 +209,29 @@ class FreshButton(discord.ui.DynamicItem[discord.ui.Button], template=FRESH_TEMP
 
     @classmethod
     async def from_custom_id(
-        cls, interaction: discord.Interaction, item: discord.ui.Button, match: re.Match[str], /
+        cls,
+        interaction: discord.Interaction,
+        item: discord.ui.Item[Any],
+        match: re.Match[str],
+        /,
     ) -> FreshButton:
         return cls(match["key"])
 
     async def callback(self, interaction: discord.Interaction) -> None:
-        client: TipClient = interaction.client  # type: ignore[assignment]
-        asked = client.conversations.asked(self.key)
+        service = service_of(interaction.client)
+        asked = service.conversations.asked(self.key)
         here = _channel_ids(interaction)
-        if not policy.place_allowed(client.settings, interaction.guild_id, here):
+        if not policy.place_allowed(service.settings, interaction.guild_id, here):
             await reply_ephemeral(interaction, policy.DENIED_PLACE)
         elif asked is None:  # forgotten: the bot restarted, or many answers came since
             await reply_ephemeral(interaction, policy.FRESH_GONE)
-        elif wait := client.cooldown.hit(interaction.user.id):
+        elif wait := service.cooldown.hit(interaction.user.id):
             await reply_ephemeral(interaction, policy.retry_message(wait))
         else:
-            await answer_interaction(interaction, asked, fresh=True)
+            await interaction.response.defer(thinking=True)
+            place = place_of(service, interaction)
+            result = await service.answer(asked, show_question=True)  # on its own
+            await send_followup(interaction, service, place, result)
 
 
 @ask.autocomplete("label")
@@ -176,9 +239,8 @@ async def label_choices(
     interaction: discord.Interaction, current: str
 ) -> list[app_commands.Choice[str]]:
     """The archive's labels that contain what was typed (labels must match exactly)."""
-    client: TipClient = interaction.client  # type: ignore[assignment]
     typed = current.casefold()
-    found = [lb for lb in client.labels() if typed in lb.casefold()]
+    found = [lb for lb in service_of(interaction.client).labels() if typed in lb.casefold()]
     return [app_commands.Choice(name=lb[:100], value=lb[:100]) for lb in found[:25]]
 
 
@@ -186,8 +248,7 @@ async def label_choices(
 @app_commands.allowed_contexts(guilds=True, dms=True, private_channels=True)
 async def about(interaction: discord.Interaction) -> None:
     """Size and dates of the archive, how to ask, how to read an answer (only you see it)."""
-    client: TipClient = interaction.client  # type: ignore[assignment]
-    archive = client.archive
+    archive = service_of(interaction.client).archive
     posts = archive.data.posts if archive else ()
     dates = sorted(p.date for p in posts if p.date)
     built = archive.data.manifest.get("built_at", "") if archive else ""
@@ -200,12 +261,11 @@ async def about(interaction: discord.Interaction) -> None:
     )
 
 
-def _last_synced(archive: object) -> str:
+def _last_synced(archive: Archive | None) -> str:
     """When the archive was last pulled from its blog (`tipbot corpus pull` or [sync])."""
     from tipbot.sources.pull import last_synced
 
-    cfg = getattr(archive, "cfg", None)
-    when = last_synced(cfg) if cfg is not None else None
+    when = last_synced(archive.cfg) if archive is not None else None
     return when.strftime("%Y-%m-%d %H:%M UTC") if when else ""
 
 

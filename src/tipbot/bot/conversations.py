@@ -25,9 +25,13 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from tipbot.config import ConversationConfig
 from tipbot.conversation import Memory, Turn
+
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
 
 
 @dataclass(frozen=True)
@@ -110,7 +114,7 @@ class Conversations:
         return turns[: turns.index(sent.turn) + 1] if sent.turn in turns else ()
 
 
-def _put(items: OrderedDict, key: Hashable, value: object, size: int) -> None:
+def _put(items: OrderedDict[K, V], key: K, value: V, size: int) -> None:
     """Insert as the most recently used; drop the least recently used beyond ``size``."""
     items[key] = value
     items.move_to_end(key)

@@ -5,80 +5,23 @@
 
 The buttons carry ``tipbot:vote:<up|down>:<key>`` as custom_id and are matched by a template
 (DynamicItem), so they keep working for as long as the bot runs, whatever view sent them. The
-key maps to the question and posts in a bounded in-memory memo; after a restart a vote on an
-older answer is still recorded, with question null and post_ids empty.
+key maps to the question and posts in a bounded in-memory memo (``BotService.memo``); after a
+restart a vote on an older answer is still recorded, with question null and post_ids empty.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import json
-import logging
 import re
-import secrets
-import threading
-from collections import OrderedDict
-from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import discord
 
 from tipbot.bot.policy import THANKS
-
-if TYPE_CHECKING:
-    from tipbot.bot.client import TipClient
-
-log = logging.getLogger(__name__)
+from tipbot.bot.service import Shown, service_of
 
 VOTE_TEMPLATE = r"tipbot:vote:(?P<vote>up|down):(?P<key>[0-9a-f]{16})"
-
-
-@dataclass(frozen=True)
-class Shown:
-    """What an answer showed, for the votes on it."""
-
-    question: str
-    post_ids: tuple[str, ...]
-    answered: bool
-
-
-class AnswerMemo:
-    """key → Shown for the last ``size`` answers (an LRU: memory stays bounded)."""
-
-    def __init__(self, size: int = 10_000) -> None:
-        self.size = size
-        self._items: OrderedDict[str, Shown] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def add(self, shown: Shown) -> str:
-        key = secrets.token_hex(8)
-        with self._lock:
-            self._items[key] = shown
-            while len(self._items) > self.size:
-                self._items.popitem(last=False)
-        return key
-
-    def get(self, key: str) -> Shown | None:
-        with self._lock:
-            return self._items.get(key)
-
-
-class FeedbackLog:
-    """Append-only JSON lines; one lock so concurrent votes never interleave within a line."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = Path(path)
-        self._lock = threading.Lock()
-
-    def append(self, record: dict[str, Any]) -> None:
-        line = json.dumps(record, ensure_ascii=False) + "\n"
-        with self._lock:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            with open(self.path, "a", encoding="utf-8") as f:
-                f.write(line)
-                f.flush()
 
 
 def user_hash(user_id: int) -> str:
@@ -101,7 +44,9 @@ def vote_record(
     }
 
 
-class VoteButton(discord.ui.DynamicItem[discord.ui.Button], template=VOTE_TEMPLATE):
+class VoteButton(
+    discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]], template=VOTE_TEMPLATE
+):
     """One of the two feedback buttons; any click on one, even on an old message, lands here."""
 
     def __init__(self, vote: str, key: str) -> None:
@@ -119,19 +64,20 @@ class VoteButton(discord.ui.DynamicItem[discord.ui.Button], template=VOTE_TEMPLA
 
     @classmethod
     async def from_custom_id(
-        cls, interaction: discord.Interaction, item: discord.ui.Button, match: re.Match[str], /
+        cls,
+        interaction: discord.Interaction,
+        item: discord.ui.Item[Any],
+        match: re.Match[str],
+        /,
     ) -> VoteButton:
         return cls(match["vote"], match["key"])
 
     async def callback(self, interaction: discord.Interaction) -> None:
-        client: TipClient = interaction.client  # type: ignore[assignment]
-        shown = client.memo.get(self.key)
+        service = service_of(interaction.client)
+        shown = service.memo.get(self.key)
         message_id = interaction.message.id if interaction.message else None
         record = vote_record(self.vote, self.key, shown, interaction.user.id, message_id)
-        try:
-            await client.loop.run_in_executor(None, client.feedback.append, record)
-        except OSError:
-            log.exception("could not write feedback to %s", client.feedback.path)
+        await service.save_vote(record)
         await interaction.response.send_message(
             THANKS, ephemeral=True, allowed_mentions=discord.AllowedMentions.none()
         )
