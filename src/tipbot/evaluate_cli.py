@@ -16,6 +16,7 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
+from tipbot.cli_common import err, open_archive, out, warn
 from tipbot.errors import TipbotError
 from tipbot.evaluate import parse_floor
 
@@ -86,7 +87,6 @@ def run(ctx, questions, qrels, fmt, k, as_json, per_question, run_out, plot, flo
     tipbot eval run tests/data/devset.jsonl --fail-under recall@1=0.9 --json
     tipbot eval tests/data/conversations.jsonl
     """
-    from tipbot import cli
     from tipbot.evaluate import below_floors, evaluate
     from tipbot.evaluate_chat import is_conversation_file
     from tipbot.evaluate_io import load_questions, unknown_gold, write_run
@@ -114,10 +114,10 @@ def run(ctx, questions, qrels, fmt, k, as_json, per_question, run_out, plot, flo
         raise TipbotError(f"{questions} holds no questions: one JSON object a line")
     if k < 10:
         qset.warnings.append(f"-k {k} ranks fewer than 10 posts: recall@10 and @10 metrics see only {k}")  # fmt: skip
-    archive = cli.open_archive(ctx, quiet=as_json)
+    archive = open_archive(ctx, quiet=as_json)
     known = {p.id for p in archive.data.posts}
-    _warn(cli, [*qset.warnings, *unknown_gold(qset.questions, known)])
-    with _progress(cli.err) as progress:
+    warn([*qset.warnings, *unknown_gold(qset.questions, known)])
+    with _progress(err) as progress:
         report = evaluate(archive, qset.questions, k=k, modes=modes, progress=progress)
     data = report.to_json(per_question)
     if run_out:
@@ -129,12 +129,11 @@ def run(ctx, questions, qrels, fmt, k, as_json, per_question, run_out, plot, flo
     if as_json:
         print(json.dumps(data, ensure_ascii=False))
     else:
-        cli.out.print(render_report(report, per_question, cli.out.width))
+        out.print(render_report(report, per_question, out.width))
     _report_floors(ctx, below_floors(data, floors), len(floors))
 
 
 def _run_conversations(ctx, path, as_json: bool, per_turn: bool, floors: list[str]) -> None:
-    from tipbot import cli
     from tipbot.evaluate_chat import (
         below_conversation_floors,
         evaluate_conversations,
@@ -150,30 +149,29 @@ def _run_conversations(ctx, path, as_json: bool, per_turn: bool, floors: list[st
     convs = load_conversations(Path(path))
     if not convs:
         raise TipbotError(f"{path} holds no conversations: one JSON object a turn")
-    archive = cli.open_archive(ctx, quiet=as_json)
+    archive = open_archive(ctx, quiet=as_json)
     known = {p.id for p in archive.data.posts}
-    _warn(cli, unknown_gold([t.question for c in convs for t in c], known))
-    with _progress(cli.err) as progress:
+    warn(unknown_gold([t.question for c in convs for t in c], known))
+    with _progress(err) as progress:
         report = evaluate_conversations(archive, convs, progress=progress)
     if not per_turn:
         del report["per_turn"]
     if as_json:
         print(json.dumps(report, ensure_ascii=False))
     else:
-        cli.out.print(render_conversations(report))
+        out.print(render_conversations(report))
     _report_floors(ctx, below_conversation_floors(report, parsed), len(parsed))
 
 
 def _report_floors(ctx, failures: list[str], floors: int) -> None:
     """One line per floor missed, and exit code EXIT_BELOW_FLOOR; or say all were met."""
-    from tipbot import cli
 
     for line in failures:
-        cli.err.print(f"[bold red]below floor:[/] {line}", markup=True, highlight=False)
+        err.print(f"[bold red]below floor:[/] {line}", markup=True, highlight=False)
     if failures:
         ctx.exit(EXIT_BELOW_FLOOR)
     if floors:
-        cli.err.print(f"all {floors} floors met")
+        err.print(f"all {floors} floors met")
 
 
 _SHORT = {
@@ -225,13 +223,6 @@ def render_conversations(report: dict) -> Group:
     return Group(*parts)
 
 
-def _warn(cli, lines: list[str]) -> None:
-    for line in lines[: cli.MAX_ISSUES_SHOWN]:
-        cli.err.print(f"[yellow]warning:[/] {line}", markup=True, highlight=False)
-    if len(lines) > cli.MAX_ISSUES_SHOWN:
-        cli.err.print(f"[yellow]warning:[/] … and {len(lines) - cli.MAX_ISSUES_SHOWN} more")
-
-
 class _progress:
     """A bar on stderr while questions are asked (invisible when stderr is not a terminal)."""
 
@@ -273,11 +264,10 @@ def feedback_to_qrels_cmd(feedback, output, queries_out):
     tipbot eval feedback-to-qrels feedback.jsonl -o fb/qrels.tsv
     tipbot eval fb/queries.jsonl --qrels fb/qrels.tsv
     """
-    from tipbot import cli
     from tipbot.evaluate_io import feedback_to_qrels, write_beir
 
     fb = feedback_to_qrels(feedback)
-    _warn(cli, [f"skipped {line}" for line in fb.skipped])
+    warn([f"skipped {line}" for line in fb.skipped])
     if not fb.queries:
         raise TipbotError(f"{feedback} holds no usable votes: nothing written")
     qrels_path = Path(output)
@@ -285,7 +275,7 @@ def feedback_to_qrels_cmd(feedback, output, queries_out):
     write_beir(fb.queries, fb.qrels, qrels_path, queries_path)
     judged = sum(len(d) for d in fb.qrels.values())
     relevant = sum(r > 0 for d in fb.qrels.values() for r in d.values())
-    cli.out.print(
+    out.print(
         f"{fb.votes} votes → {len(fb.queries)} questions, {judged} judgments ({relevant} "
         f"relevant, {fb.conflicts} settled by majority); {len(fb.skipped)} lines skipped, "
         f"{fb.unlinked} votes without their question, {fb.declined_down} 👎 on declined "
