@@ -140,3 +140,43 @@ def test_broken_index_folders_and_corpus_files_are_one_line_errors(tmp_path):
     bad.write_text('[corpus]\npaths = ["corpus"]\n[index]\ndir = "afile"\n', encoding="utf-8")
     r = run("--config", bad, "index", "build")
     assert r.exit_code == 1 and "afile" in r.stderr
+
+
+def test_json_mode_says_on_stderr_why_it_builds_and_rebuilds_the_index(
+    tmp_path, embedder, monkeypatch
+):
+    from tipbot.index.store import current_build_dir
+
+    monkeypatch.setattr("tipbot.archive.Embedder", lambda *a, **k: embedder)
+    seed_corpus(tmp_path, until="Thursday, December 03, 2009")
+    cfg = tmp_path / "config.toml"
+    cfg.write_text('[corpus]\npaths = ["corpus"]\n', encoding="utf-8")
+    question = "Who exposed the peacekeepers?"
+    r = run("--config", cfg, "ask", "--json", question)
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["question"] == question  # stdout: the JSON, nothing else
+    assert "no index in" in r.stderr and "building it" in r.stderr
+    # A damaged file in the build: rebuilt, and said so, as the terminal mode says it.
+    (current_build_dir(tmp_path / "index") / "vocab.json").write_text("x", encoding="utf-8")
+    for args, text in ((["--json", question], None), (["--json", "-"], question + "\n")):
+        r = run("--config", cfg, "ask", *args, input=text)
+        assert r.exit_code == 0, r.output
+        assert json.loads(r.stdout)["question"] == question
+        assert "the index cannot be used" in r.stderr and "rebuilding it" in r.stderr
+        (current_build_dir(tmp_path / "index") / "vocab.json").write_text("x", encoding="utf-8")
+
+
+def test_ask_stdin_reports_a_bad_line_as_text_without_json(seed_cfg):
+    questions = "Who paid for billboards in Ukraine?\n\n...\n{not json\n"
+    r = run("--config", seed_cfg, "ask", "-k", "1", "-", input=questions)
+    assert r.exit_code == 1  # two lines could not be asked; the others were answered
+    assert "Quoted word for word" in r.stdout and "{" not in r.stdout
+    errors = [line for line in r.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 2, r.stderr
+    assert errors[0].startswith("error: line 3: ") and "question" in errors[0]
+    assert errors[1].startswith("error: line 4: the line is not valid JSON")
+    # With --json the same lines are JSON rows in their places, stderr quiet.
+    r = run("--config", seed_cfg, "ask", "--json", "-k", "1", "-", input=questions)
+    rows = [json.loads(x) for x in r.stdout.splitlines()]
+    assert r.exit_code == 1 and len(rows) == 3 and "error" in rows[1] and "error" in rows[2]
+    assert "error" not in r.stderr

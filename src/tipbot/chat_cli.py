@@ -41,24 +41,24 @@ def chat(ctx: click.Context, k: int | None) -> None:
     /alone QUESTION    ask without the conversation
     /quit              leave (also Ctrl-D)
     """
-    from tipbot import cli
+    from tipbot.cli_common import err, open_archive, out
     from tipbot.conversation import Memory, Turn
     from tipbot.render.terminal import render_answer
 
     with contextlib.suppress(ImportError):  # not on every platform; plain input still works
         import readline  # noqa: F401 - input() gains line editing and history
-    archive = cli.open_archive(ctx)
+    archive = open_archive(ctx)
     memory = Memory(archive.cfg.conversation)
     key = "terminal"
-    cli.err.print(HELP, style="dim", highlight=False)
+    err.print(HELP, style="dim", highlight=False)
     while True:
         try:
             line = input(PROMPT).strip()
         except EOFError:
-            cli.out.print()
+            out.print()
             return
         except KeyboardInterrupt:  # a new prompt, as shells do; Ctrl-D leaves
-            cli.out.print()
+            out.print()
             continue
         if not line:
             continue
@@ -67,22 +67,20 @@ def chat(ctx: click.Context, k: int | None) -> None:
             return
         if command == "/new":
             memory.forget(key)
-            cli.err.print("a new conversation", style="dim")
+            err.print("a new conversation", style="dim")
             continue
         if command == "/help":
-            cli.err.print(HELP, style="dim", highlight=False)
+            err.print(HELP, style="dim", highlight=False)
             continue
         alone = command == "/alone"
         if command.startswith("/") and not alone:
-            cli.err.print(
-                f"unknown command {command}: /new, /alone QUESTION, /quit", style="yellow"
-            )
+            err.print(f"unknown command {command}: /new, /alone QUESTION, /quit", style="yellow")
             continue
         question = rest if alone else line
         try:
             answer = archive.ask(question, k, context=() if alone else memory.turns(key))
         except QuestionError as e:
-            cli.err.print(f"{e}", style="yellow", markup=False, highlight=False)
+            err.print(f"{e}", style="yellow", markup=False, highlight=False)
             continue
-        cli.out.print(render_answer(answer))
+        out.print(render_answer(answer))
         memory.add(key, Turn.of(answer))

@@ -8,24 +8,20 @@ import datetime as dt
 import json
 import logging
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import click
-from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from tipbot import __version__
-from tipbot.config import Config, load_config
+from tipbot.cli_common import (
+    EXIT_ERROR,
+    err,
+    get_config,
+    open_archive,
+    out,
+    run_build,
+)
 from tipbot.errors import QuestionError, TipbotError
-from tipbot.types import ReadIssue
-
-out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
-MAX_ISSUES_SHOWN = 20
-
-EXIT_ERROR = 1
 
 
 class TipbotGroup(click.Group):
@@ -78,60 +74,6 @@ def main(ctx: click.Context, config_path: str | None) -> None:
     ctx.obj = {"config_path": config_path}
 
 
-def get_config(ctx: click.Context) -> Config:
-    if "config" not in ctx.obj:
-        ctx.obj["config"] = load_config(ctx.obj.get("config_path"))
-    return ctx.obj["config"]
-
-
-@contextmanager
-def progress_bar(enabled: bool = True) -> Iterator:
-    """A progress callback for index builds, drawn on stderr."""
-    if not enabled:
-        yield None
-        return
-    columns = (
-        TextColumn("{task.description:<10}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-    )
-    with Progress(*columns, console=err, transient=True) as bar:
-        tasks: dict[str, int] = {}
-
-        def update(stage: str, done: int, total: int) -> None:
-            if stage not in tasks:
-                tasks[stage] = bar.add_task(stage, total=total)
-            bar.update(tasks[stage], completed=done, total=total)
-
-        yield update
-
-
-def report_issues(issues: tuple[ReadIssue, ...]) -> None:
-    for issue in issues[:MAX_ISSUES_SHOWN]:
-        err.print(
-            f"[yellow]warning:[/] {escape(str(issue))}",
-            markup=True,
-            highlight=False,
-            soft_wrap=True,
-        )
-    if len(issues) > MAX_ISSUES_SHOWN:
-        err.print(f"[yellow]warning:[/] … and {len(issues) - MAX_ISSUES_SHOWN} more problems")
-
-
-def open_archive(ctx: click.Context, *, quiet: bool = False):
-    """The shared Archive; builds the index first when it is missing or stale."""
-    from tipbot.archive import Archive
-
-    cfg = get_config(ctx)
-    with progress_bar(not quiet) as progress:
-        return Archive.open(
-            cfg,
-            progress=progress,
-            on_build=None if quiet else (lambda why: err.print(f"tipbot: {why}", markup=False)),
-        )
-
-
 # ---- ask --------------------------------------------------------------------------------------
 
 
@@ -182,7 +124,7 @@ def ask(ctx, question, k, since, until, label, as_json):
     memory = Memory(archive.cfg.conversation)
     lines = (line.rstrip("\n") for line in sys.stdin) if question == "-" else [question]
     failed = False
-    for line in lines:
+    for number, line in enumerate(lines, 1):
         if question == "-" and not line.strip():
             continue
         conversation = None
@@ -195,12 +137,21 @@ def ask(ctx, question, k, since, until, label, as_json):
                 raise
             if isinstance(e, LineError):
                 conversation = e.conversation
-            # In a batch, one bad line is reported in its place and the rest still answered.
+            # In a batch, one bad line is reported in its place and the rest still answered:
+            # a JSON row with --json, a line on stderr otherwise.
             failed = True
-            row = {"question": line, "answered": False, "results": [], "error": str(e)}
-            if conversation is not None:
-                row["conversation"] = conversation
-            print(json.dumps(row, ensure_ascii=False), flush=True)
+            if as_json:
+                row = {"question": line, "answered": False, "results": [], "error": str(e)}
+                if conversation is not None:
+                    row["conversation"] = conversation
+                print(json.dumps(row, ensure_ascii=False), flush=True)
+            else:
+                err.print(
+                    f"[bold red]error:[/] line {number}: {escape(str(e))}",
+                    markup=True,
+                    highlight=False,
+                    soft_wrap=True,
+                )
             continue
         if conversation is not None:
             memory.add(conversation, Turn.of(answer))
@@ -254,28 +205,6 @@ def index():
     """Build, update and inspect the index (for maintainers)."""
 
 
-def _run_build(ctx: click.Context, incremental: bool, strict: bool, wait: bool) -> None:
-    from tipbot.embed import Embedder
-    from tipbot.index import build_index
-
-    cfg = get_config(ctx)
-    embedder = Embedder(
-        cfg.model.path, cfg.model.batch_size, cfg.model.threads, cfg.model.query_threads
-    )
-    with progress_bar() as progress:
-        report = build_index(
-            cfg, embedder, progress, incremental=incremental, strict=strict, wait=wait
-        )
-    report_issues(report.issues)
-    rate = report.embedded_chunks / report.seconds if report.seconds else 0.0
-    reused = f", {report.reused_posts} posts unchanged" if incremental else ""
-    problems = f", {len(report.issues)} problems skipped" if report.issues else ""
-    out.print(
-        f"indexed {report.posts} posts, {report.chunks} chunks in {report.seconds:.1f} s "
-        f"({rate:.0f} chunks/s{reused}{problems})"
-    )
-
-
 _strict = click.option(
     "--strict", is_flag=True, help="Fail on any unreadable file or line instead of skipping it."
 )
@@ -284,30 +213,35 @@ _wait = click.option(
 )
 
 
-@index.command()
-@_strict
-@_wait
-@click.pass_context
-def build(ctx, strict, wait):
-    """Build the index from the corpus, from scratch.
+def _build_command(name: str, incremental: bool, doc: str) -> None:
+    """`index build` and `index update`: one shape, told apart by ``incremental``."""
+
+    @index.command(name, help=doc)
+    @_strict
+    @_wait
+    @click.pass_context
+    def command(ctx, strict, wait):
+        run_build(ctx, incremental=incremental, strict=strict, wait=wait)
+
+
+_build_command(
+    "build",
+    incremental=False,
+    doc="""Build the index from the corpus, from scratch.
 
     \b
     tipbot index build
-    """
-    _run_build(ctx, incremental=False, strict=strict, wait=wait)
-
-
-@index.command()
-@_strict
-@_wait
-@click.pass_context
-def update(ctx, strict, wait):
-    """Bring the index up to date: embed only posts added or changed, drop removed ones.
+    """,
+)
+_build_command(
+    "update",
+    incremental=True,
+    doc="""Bring the index up to date: embed only posts added or changed, drop removed ones.
 
     \b
     tipbot index update
-    """
-    _run_build(ctx, incremental=True, strict=strict, wait=wait)
+    """,
+)
 
 
 @index.command()

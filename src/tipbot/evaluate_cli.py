@@ -16,6 +16,7 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
+from tipbot.cli_common import err, open_archive, out, warn
 from tipbot.errors import TipbotError
 from tipbot.evaluate import parse_floor
 
@@ -68,9 +69,12 @@ def _modes(ctx, param, value):
 @click.option("--run-out", type=click.Path(dir_okay=False), help="Write the pipeline's ranking as a TREC run file.")  # fmt: skip
 @click.option("--plot", type=click.Path(dir_okay=False), help="Draw recall@k per mode and latency (PNG).")  # fmt: skip
 @click.option("--fail-under", "floors", multiple=True, metavar="METRIC=VALUE", help=f"Exit {EXIT_BELOW_FLOOR} if METRIC is below VALUE (repeatable); e.g. recall@1=0.9, declined_unanswerable=0.8, dense.recall@3=0.8; for conversations followup.answer_in_quote@1=0.7, offtopic.declined=1.")  # fmt: skip
+@click.option("--floors", "floors_file", type=click.Path(exists=True, dir_okay=False), help="TOML file of floors, one table per question file named by its stem ([devset] for devset.jsonl) of METRIC = VALUE; each is checked as --fail-under checks it.")  # fmt: skip
 @click.option("--modes", default="lexical,dense,hybrid", show_default=True, callback=_modes, help="Retrieval modes to compare beside the pipeline.")  # fmt: skip
 @click.pass_context
-def run(ctx, questions, qrels, fmt, k, as_json, per_question, run_out, plot, floors, modes):
+def run(
+    ctx, questions, qrels, fmt, k, as_json, per_question, run_out, plot, floors, floors_file, modes
+):
     """Evaluate the archive on QUESTIONS, side by side for each retrieval mode.
 
     QUESTIONS is tipbot JSONL ({"question", "gold": [post ids], "answers": [...]}; empty gold
@@ -84,9 +88,8 @@ def run(ctx, questions, qrels, fmt, k, as_json, per_question, run_out, plot, flo
 
     \b
     tipbot eval run tests/data/devset.jsonl --fail-under recall@1=0.9 --json
-    tipbot eval tests/data/conversations.jsonl
+    tipbot eval tests/data/conversations.jsonl --floors tests/data/floors.toml
     """
-    from tipbot import cli
     from tipbot.evaluate import below_floors, evaluate
     from tipbot.evaluate_chat import is_conversation_file
     from tipbot.evaluate_io import load_questions, unknown_gold, write_run
@@ -100,24 +103,25 @@ def run(ctx, questions, qrels, fmt, k, as_json, per_question, run_out, plot, flo
             raise click.UsageError(
                 "--run-out, --plot and --qrels apply to question files, not conversations"
             )
-        _run_conversations(ctx, questions, as_json, per_question, floors)
+        from tipbot.evaluate_chat import parse_conversation_floor
+
+        floors = _parse_floors(parse_conversation_floor, floors, floors_file, questions)
+        _run_conversations(ctx, questions, as_json, per_question, [f for f, _ in floors])
         return
-    try:
-        floors = [parse_floor(v) for v in floors]
-    except ValueError as e:
-        raise click.BadParameter(str(e), param_hint="--fail-under") from None
-    for name, _ in floors:
+    floors = _parse_floors(parse_floor, floors, floors_file, questions)
+    for (name, _), where in floors:
         if "." in name and name.split(".")[0] not in modes:
-            raise click.UsageError(f"--fail-under {name}: add {name.split('.')[0]} to --modes")
+            raise click.UsageError(f"{where} {name}: add {name.split('.')[0]} to --modes")
+    floors = [f for f, _ in floors]
     qset = load_questions(questions, fmt, qrels)
     if not qset.questions:
         raise TipbotError(f"{questions} holds no questions: one JSON object a line")
     if k < 10:
         qset.warnings.append(f"-k {k} ranks fewer than 10 posts: recall@10 and @10 metrics see only {k}")  # fmt: skip
-    archive = cli.open_archive(ctx, quiet=as_json)
+    archive = open_archive(ctx, quiet=as_json)
     known = {p.id for p in archive.data.posts}
-    _warn(cli, [*qset.warnings, *unknown_gold(qset.questions, known)])
-    with _progress(cli.err) as progress:
+    warn([*qset.warnings, *unknown_gold(qset.questions, known)])
+    with _progress(err) as progress:
         report = evaluate(archive, qset.questions, k=k, modes=modes, progress=progress)
     data = report.to_json(per_question)
     if run_out:
@@ -129,51 +133,88 @@ def run(ctx, questions, qrels, fmt, k, as_json, per_question, run_out, plot, flo
     if as_json:
         print(json.dumps(data, ensure_ascii=False))
     else:
-        cli.out.print(render_report(report, per_question, cli.out.width))
+        out.print(render_report(report, per_question, out.width))
     _report_floors(ctx, below_floors(data, floors), len(floors))
 
 
-def _run_conversations(ctx, path, as_json: bool, per_turn: bool, floors: list[str]) -> None:
-    from tipbot import cli
+def _parse_floors(parse, given, floors_file, questions) -> list[tuple[tuple[str, float], str]]:
+    """The floors of --fail-under and of the --floors file's table for QUESTIONS, each parsed
+    with ``parse`` (question or conversation metrics) and paired with where it came from."""
+    sources = [("--fail-under", v) for v in given]
+    if floors_file:
+        where = f"--floors {floors_file} [{Path(questions).stem}]"
+        sources += [(where, v) for v in _floors_table(floors_file, questions)]
+    parsed = []
+    for where, text in sources:
+        try:
+            parsed.append((parse(text), where))
+        except ValueError as e:
+            raise click.BadParameter(str(e), param_hint=where) from None
+    return parsed
+
+
+def _floors_table(path: str, questions: str) -> list[str]:
+    """The table of a floors file named by the question file's stem, as METRIC=VALUE lines."""
+    import tomllib
+
+    try:
+        tables = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as e:
+        raise click.BadParameter(f"{path} is not valid TOML: {e}", param_hint="--floors") from None
+    stem = Path(questions).stem
+    table = tables.get(stem)
+    if not isinstance(table, dict):
+        raise click.UsageError(
+            f"--floors {path} has no [{stem}] table for {questions}: add one there, a line "
+            f"METRIC = VALUE a floor (e.g. [{stem}] then recall@1 = 0.9), or leave --floors out"
+        )
+    floors = []
+    for name, value in table.items():
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise click.BadParameter(
+                f"{name} = {value!r}: a floor is a number, e.g. {name} = 0.9",
+                param_hint=f"--floors {path} [{stem}]",
+            )
+        floors.append(f"{name}={value}")
+    return floors
+
+
+def _run_conversations(
+    ctx, path, as_json: bool, per_turn: bool, parsed: list[tuple[str, float]]
+) -> None:
     from tipbot.evaluate_chat import (
         below_conversation_floors,
         evaluate_conversations,
         load_conversations,
-        parse_conversation_floor,
     )
     from tipbot.evaluate_io import unknown_gold
 
-    try:
-        parsed = [parse_conversation_floor(v) for v in floors]
-    except ValueError as e:
-        raise click.BadParameter(str(e), param_hint="--fail-under") from None
     convs = load_conversations(Path(path))
     if not convs:
         raise TipbotError(f"{path} holds no conversations: one JSON object a turn")
-    archive = cli.open_archive(ctx, quiet=as_json)
+    archive = open_archive(ctx, quiet=as_json)
     known = {p.id for p in archive.data.posts}
-    _warn(cli, unknown_gold([t.question for c in convs for t in c], known))
-    with _progress(cli.err) as progress:
+    warn(unknown_gold([t.question for c in convs for t in c], known))
+    with _progress(err) as progress:
         report = evaluate_conversations(archive, convs, progress=progress)
     if not per_turn:
         del report["per_turn"]
     if as_json:
         print(json.dumps(report, ensure_ascii=False))
     else:
-        cli.out.print(render_conversations(report))
+        out.print(render_conversations(report))
     _report_floors(ctx, below_conversation_floors(report, parsed), len(parsed))
 
 
 def _report_floors(ctx, failures: list[str], floors: int) -> None:
     """One line per floor missed, and exit code EXIT_BELOW_FLOOR; or say all were met."""
-    from tipbot import cli
 
     for line in failures:
-        cli.err.print(f"[bold red]below floor:[/] {line}", markup=True, highlight=False)
+        err.print(f"[bold red]below floor:[/] {line}", markup=True, highlight=False)
     if failures:
         ctx.exit(EXIT_BELOW_FLOOR)
     if floors:
-        cli.err.print(f"all {floors} floors met")
+        err.print(f"all {floors} floors met")
 
 
 _SHORT = {
@@ -225,13 +266,6 @@ def render_conversations(report: dict) -> Group:
     return Group(*parts)
 
 
-def _warn(cli, lines: list[str]) -> None:
-    for line in lines[: cli.MAX_ISSUES_SHOWN]:
-        cli.err.print(f"[yellow]warning:[/] {line}", markup=True, highlight=False)
-    if len(lines) > cli.MAX_ISSUES_SHOWN:
-        cli.err.print(f"[yellow]warning:[/] … and {len(lines) - cli.MAX_ISSUES_SHOWN} more")
-
-
 class _progress:
     """A bar on stderr while questions are asked (invisible when stderr is not a terminal)."""
 
@@ -273,11 +307,10 @@ def feedback_to_qrels_cmd(feedback, output, queries_out):
     tipbot eval feedback-to-qrels feedback.jsonl -o fb/qrels.tsv
     tipbot eval fb/queries.jsonl --qrels fb/qrels.tsv
     """
-    from tipbot import cli
     from tipbot.evaluate_io import feedback_to_qrels, write_beir
 
     fb = feedback_to_qrels(feedback)
-    _warn(cli, [f"skipped {line}" for line in fb.skipped])
+    warn([f"skipped {line}" for line in fb.skipped])
     if not fb.queries:
         raise TipbotError(f"{feedback} holds no usable votes: nothing written")
     qrels_path = Path(output)
@@ -285,7 +318,7 @@ def feedback_to_qrels_cmd(feedback, output, queries_out):
     write_beir(fb.queries, fb.qrels, qrels_path, queries_path)
     judged = sum(len(d) for d in fb.qrels.values())
     relevant = sum(r > 0 for d in fb.qrels.values() for r in d.values())
-    cli.out.print(
+    out.print(
         f"{fb.votes} votes → {len(fb.queries)} questions, {judged} judgments ({relevant} "
         f"relevant, {fb.conflicts} settled by majority); {len(fb.skipped)} lines skipped, "
         f"{fb.unlinked} votes without their question, {fb.declined_down} 👎 on declined "

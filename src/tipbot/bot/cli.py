@@ -92,7 +92,7 @@ def serve(ctx: click.Context, log_level: str) -> None:
     reload_check_seconds); follow-ups are remembered as [conversation] says (turns, idle,
     max_conversations). DISCORD_API_BASE points the bot at another API (tests).
     """
-    from tipbot.cli import get_config, open_archive
+    from tipbot.cli_common import get_config, open_archive
 
     token = os.environ.get("DISCORD_TOKEN", "").strip()
     try:

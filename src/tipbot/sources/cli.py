@@ -64,7 +64,7 @@ def pull_command(ctx, url, label, format_, since, into, delay, update):
     Requests go one at a time, [sync] delay_seconds apart, with the timeouts and retries of
     the [sync] section.
     """
-    from tipbot.cli import _run_build, err, get_config, out
+    from tipbot.cli_common import err, get_config, out, run_build
     from tipbot.sources.pull import corpus_folder, http_settings, pull
 
     cfg = get_config(ctx)
@@ -80,7 +80,7 @@ def pull_command(ctx, url, label, format_, since, into, delay, update):
         err.print(f"warning: {note}", markup=False, soft_wrap=True)
     out.print(report.line(), markup=False, soft_wrap=True)
     if update:
-        _run_build(ctx, incremental=True, strict=False, wait=True)
+        run_build(ctx, incremental=True, strict=False, wait=True)
 
 
 def _within(path: Path, root: Path) -> bool:
