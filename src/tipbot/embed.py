@@ -12,11 +12,16 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+import numpy.typing as npt
 
 from tipbot.bert import NumpyBert
 from tipbot.errors import ConfigError
+
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
 
 # Set before sentence_transformers / transformers / huggingface_hub are imported anywhere.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -83,7 +88,7 @@ class Embedder:
         self.query_threads = max(1, query_threads)
         self.path = resolve_model_path(model_path)
         self.batch_size = batch_size
-        self._model = None
+        self._model: SentenceTransformer | None = None
         self._model_lock = threading.Lock()
         self.questions: NumpyBert | None = None
         if NumpyBert.supports(self.path):
@@ -102,13 +107,15 @@ class Embedder:
                 getattr(self.model, "get_embedding_dimension", None)
                 or self.model.get_sentence_embedding_dimension
             )
-            self.dim = int(dim_of())
-            self.max_pieces = int(self.model.max_seq_length)
+            dim, max_pieces = dim_of(), self.model.max_seq_length
+            assert dim is not None and max_pieces is not None, f"{self.path} gives no sizes"
+            self.dim = int(dim)
+            self.max_pieces = int(max_pieces)
         # The name recorded in the index manifest: a changed model means a rebuild.
         self.name = str(self.path) if model_path else "all-MiniLM-L6-v2"
 
     @property
-    def model(self):  # -> SentenceTransformer, imported lazily
+    def model(self) -> SentenceTransformer:  # imported lazily
         """The sentence-transformers model, loaded on first use (thread-safe)."""
         if self._model is None:
             with self._model_lock:
@@ -120,12 +127,13 @@ class Embedder:
         """Load the batch model now (index builds call this before their first batch)."""
         self.model  # noqa: B018 - the property loads it
 
-    def _load_sentence_transformer(self):
+    def _load_sentence_transformer(self) -> SentenceTransformer:
         import transformers
         from sentence_transformers import SentenceTransformer
 
-        transformers.logging.set_verbosity_error()
-        transformers.utils.logging.disable_progress_bar()
+        # Both are unannotated in transformers.
+        transformers.logging.set_verbosity_error()  # type: ignore[no-untyped-call]
+        transformers.utils.logging.disable_progress_bar()  # type: ignore[no-untyped-call]
         return SentenceTransformer(str(self.path), device="cpu", local_files_only=True)
 
     def encode(
@@ -185,6 +193,7 @@ class Embedder:
         import torch
 
         bert = self.model[0].auto_model
+        assert isinstance(bert, torch.nn.Module)
         tokenizer = self.model.tokenizer
         text_vecs = np.empty((len(texts), self.dim), dtype=np.float32)
         sums = np.zeros((n_spans, self.dim), dtype=np.float64)
@@ -227,14 +236,18 @@ class Embedder:
                 sums[row] += prefix[last] - prefix[first]
                 counts[row] += last - first
 
-    def encode_one(self, text: str) -> np.ndarray:
+    def encode_one(self, text: str) -> npt.NDArray[np.float32]:
         """One text → float32 vector (dim,), without the batching machinery."""
         if self.questions is not None:
-            return self.questions.encode([text], threads=self.query_threads)[0]
+            row: npt.NDArray[np.float32] = self.questions.encode(
+                [text], threads=self.query_threads
+            )[0]
+            return row
         with torch_threads(self.query_threads):
-            return self.model.encode(
+            vec: npt.NDArray[np.float32] = self.model.encode(
                 text, convert_to_numpy=True, normalize_embeddings=True, show_progress_bar=False
-            ).astype(np.float32, copy=False)
+            )
+            return vec.astype(np.float32, copy=False)
 
     def count_pieces(self, texts: Sequence[str]) -> list[int]:
         """Word pieces each text becomes, [CLS] and [SEP] included, before any truncation."""

@@ -51,7 +51,8 @@ def analyze(text: str, parts: bool = True) -> list[str]:
                 terms.extend(p for p in pieces if p not in _STOPWORDS and len(pieces) > 1)
         elif tok not in _STOPWORDS:
             terms.append(tok)
-    return _stemmer.stemWords(terms)
+    stemmed: list[str] = _stemmer.stemWords(terms)  # PyStemmer has no types
+    return stemmed
 
 
 def term_ids(vocab: dict[str, int], terms: Iterable[str]) -> np.ndarray:
@@ -75,7 +76,8 @@ class LexicalIndex:
     def df(self, term_ids: np.ndarray) -> np.ndarray:
         """Chunks holding each term (int64), read off the column pointers of these terms only."""
         ptr = self.counts.indptr
-        return (ptr[term_ids + 1] - ptr[term_ids]).astype(np.int64)
+        df: np.ndarray = (ptr[term_ids + 1] - ptr[term_ids]).astype(np.int64)
+        return df
 
     def idf(self, term_ids: np.ndarray) -> np.ndarray:
         df = self.df(term_ids).astype(np.float64)
@@ -177,11 +179,13 @@ def rows_term_mass(
 def stack_rows(blocks: Sequence[sp.csr_matrix], n_terms: int) -> sp.csr_matrix:
     """Row blocks counted against prefixes of one vocab → one CSR matrix (rows, n_terms)."""
     if not blocks:
-        return sp.csr_matrix((0, n_terms), dtype=np.int32)
+        # scipy-stubs only types an empty (shape) matrix as float64; scipy takes any dtype.
+        return sp.csr_matrix((0, n_terms), dtype=np.int32)  # type: ignore[arg-type]
     widened = [
         sp.csr_matrix((m.data, m.indices, m.indptr), shape=(m.shape[0], n_terms)) for m in blocks
     ]
-    return sp.vstack(widened, format="csr", dtype=np.int32)
+    stacked: sp.csr_matrix = sp.vstack(widened, format="csr", dtype=np.int32)
+    return stacked
 
 
 def stack(parts: Sequence[tuple[sp.csr_matrix, np.ndarray]], vocab: dict[str, int]) -> LexicalIndex:

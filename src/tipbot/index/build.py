@@ -13,8 +13,10 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import scipy.sparse as sp
 
 import tipbot
 from tipbot.chunk import Segmented, embed_text, enforce_model_limit, segment
@@ -51,7 +53,7 @@ class BuildReport:
     issues: tuple[ReadIssue, ...]
 
 
-def _stamp(path: Path) -> dict:
+def _stamp(path: Path) -> dict[str, Any]:
     """Size, mtime and sha256 of a corpus file; an unreadable file is stamped as such."""
     try:
         st = path.stat()
@@ -60,7 +62,7 @@ def _stamp(path: Path) -> dict:
         return {"unreadable": e.strerror or str(e)}
 
 
-def file_stamps(cfg: Config) -> dict[str, dict]:
+def file_stamps(cfg: Config) -> dict[str, dict[str, Any]]:
     """Every corpus file's stamp: what 'stale' is judged against."""
     return {str(p.resolve()): _stamp(p) for p in corpus_files(cfg.corpus.paths)}
 
@@ -73,7 +75,7 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def corpus_changed(cfg: Config, manifest: dict) -> bool:
+def corpus_changed(cfg: Config, manifest: dict[str, Any]) -> bool:
     """True when the corpus files differ from those the index was built from.
 
     Cheap on the common path: a file whose size and mtime match is not hashed again. A
@@ -104,7 +106,7 @@ def corpus_present(cfg: Config) -> bool:
     return any(p.exists() for p in cfg.corpus.paths)
 
 
-def settings(cfg: Config, embedder_name: str) -> dict:
+def settings(cfg: Config, embedder_name: str) -> dict[str, Any]:
     """The settings an index is only valid for: a change in any of them needs a full build."""
     return {
         "model": embedder_name,
@@ -114,7 +116,7 @@ def settings(cfg: Config, embedder_name: str) -> dict:
     }
 
 
-def check_settings(cfg: Config, manifest: dict, embedder_name: str) -> None:
+def check_settings(cfg: Config, manifest: dict[str, Any], embedder_name: str) -> None:
     want = settings(cfg, embedder_name)
     have = {k: manifest.get(k) for k in want}
     diff = [
@@ -233,8 +235,8 @@ class _PostRows:
     sent_end: np.ndarray
     chunk_vectors: np.ndarray
     sentence_vectors: np.ndarray
-    counts: object  # scipy CSR rows against the vocab
-    sentence_terms: object  # scipy CSR: which terms each sentence holds
+    counts: sp.csr_matrix  # rows against the vocab
+    sentence_terms: sp.csr_matrix  # which terms each sentence holds
     sent_title_share: np.ndarray  # float32: share of the title's terms each sentence repeats
 
 
@@ -306,7 +308,7 @@ class _Reuse:
 
 
 def _assemble(
-    rows: Sequence[_PostRows], vocab: dict[str, int], dim: int, manifest: dict, kind: str
+    rows: Sequence[_PostRows], vocab: dict[str, int], dim: int, manifest: dict[str, Any], kind: str
 ) -> store.IndexData:
     n_chunks = [len(r.chunk_start) for r in rows]
     n_sents = [len(r.sent_start) for r in rows]
@@ -352,7 +354,7 @@ def _assemble(
     )
 
 
-def _manifest(cfg: Config, embedder: Embedder, read: CorpusRead) -> dict:
+def _manifest(cfg: Config, embedder: Embedder, read: CorpusRead) -> dict[str, Any]:
     return {
         "format": store.FORMAT,
         "build_id": store.new_build_id(),
@@ -369,7 +371,7 @@ def _manifest(cfg: Config, embedder: Embedder, read: CorpusRead) -> dict:
     }
 
 
-def _up_to_date(cfg: Config, manifest: dict) -> bool:
+def _up_to_date(cfg: Config, manifest: dict[str, Any]) -> bool:
     """The published build is what an update would produce now."""
     return (
         manifest.get("requested_kind") == cfg.index.kind
@@ -403,6 +405,7 @@ def build_index(
             # Nothing to do: typically another process built it while this one waited for the
             # lock (two `tipbot ask` started on a stale index). Publishing a copy would cost a
             # re-assembly (an HNSW graph rebuild at scale) and a reload in every bot.
+            assert old.path is not None  # a loaded build knows its folder
             return BuildReport(
                 build_dir=Path(old.path),
                 posts=len(old.posts),
@@ -430,6 +433,7 @@ def build_index(
             if post.id in fresh:
                 r, vocab = _rows_from_segment(*fresh[post.id], vocab)
             else:
+                assert reuse is not None  # only an unchanged post is not fresh
                 r = reuse.rows(post.id)
             rows.append(r)
         data = _assemble(rows, vocab, embedder.dim, _manifest(cfg, embedder, read), cfg.index.kind)

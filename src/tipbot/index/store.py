@@ -36,6 +36,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 import faiss
 import numpy as np
@@ -73,7 +74,7 @@ class IndexData:
     sent_title_share: float32 (sentences,) share of the post title's terms the sentence repeats
     """
 
-    manifest: dict
+    manifest: dict[str, Any]
     posts: tuple[Post, ...]
     chunk_post: np.ndarray
     chunk_start: np.ndarray
@@ -95,7 +96,8 @@ class IndexData:
 
     @property
     def build_id(self) -> str:
-        return self.manifest.get("build_id", "")
+        build_id: str = self.manifest.get("build_id", "")
+        return build_id
 
     @cached_property
     def post_rows(self) -> dict[str, int]:
@@ -146,7 +148,7 @@ def _fsync_dir(path: Path) -> None:
 
 def _write_file(path: Path, data: bytes | str) -> None:
     mode = "wb" if isinstance(data, bytes) else "w"
-    with open(path, mode, **({} if isinstance(data, bytes) else {"encoding": "utf-8"})) as f:
+    with open(path, mode, encoding=None if isinstance(data, bytes) else "utf-8") as f:
         f.write(data)
         f.flush()
         os.fsync(f.fileno())
@@ -166,7 +168,7 @@ def write_build(data: IndexData, root: Path) -> Path:
     """
     builds = root / BUILDS
     builds.mkdir(parents=True, exist_ok=True)
-    build_id = data.manifest["build_id"]
+    build_id: str = data.manifest["build_id"]
     tmp = builds / f"{build_id}.tmp"
     if tmp.exists():
         shutil.rmtree(tmp)
@@ -239,7 +241,7 @@ def current_build_dir(root: Path) -> Path:
     return path
 
 
-def read_manifest(build_dir: Path) -> dict:
+def read_manifest(build_dir: Path) -> dict[str, Any]:
     try:
         manifest = json.loads((build_dir / "manifest.json").read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -261,7 +263,7 @@ def read_manifest(build_dir: Path) -> dict:
     return manifest
 
 
-def _check_files(build_dir: Path, manifest: dict) -> None:
+def _check_files(build_dir: Path, manifest: dict[str, Any]) -> None:
     for name, size in manifest.get("files", {}).items():
         path = build_dir / name
         if not path.exists():

@@ -17,6 +17,7 @@ import datetime as dt
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import urlsplit
 
 from tipbot.render.json import NOTHING
@@ -87,11 +88,11 @@ def escape_markdown(text: str) -> str:
             pos = m.end()
         pieces.append(_escape_plain(line[pos:]))
         escaped = "".join(pieces)
-        m = _LINE_START.match(escaped)
-        if m:
-            lead, mark = m.group(1), m.group(2)
+        start = _LINE_START.match(escaped)
+        if start:
+            lead, mark = start.group(1), start.group(2)
             if mark.isdigit():  # "1. " → "1\. "
-                escaped = lead + mark + "\\" + escaped[m.end() :]
+                escaped = lead + mark + "\\" + escaped[start.end() :]
             else:
                 escaped = lead + "\\" + escaped[len(lead) :]
         lines.append(escaped)
@@ -209,10 +210,10 @@ class Payload:
     """One Discord message: ``content`` and embed dicts; ``post_ids`` of the posts it shows."""
 
     content: str = ""
-    embeds: tuple[dict, ...] = ()
+    embeds: tuple[dict[str, Any], ...] = ()
     post_ids: tuple[str, ...] = field(default=())
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         """The message body's text parts, as the API takes them."""
         return {"content": self.content, "embeds": list(self.embeds)}
 
@@ -221,8 +222,8 @@ def _date(d: dt.date | None) -> str:
     return d.isoformat() if d else "undated"
 
 
-def _quote_embed(q: Quote, title: str, description: str, footer: str | None) -> dict:
-    embed: dict = {
+def _quote_embed(q: Quote, title: str, description: str, footer: str | None) -> dict[str, Any]:
+    embed: dict[str, Any] = {
         "title": title,
         "description": description,
         "color": COLOR_ANSWER,
@@ -236,7 +237,7 @@ def _quote_embed(q: Quote, title: str, description: str, footer: str | None) -> 
     return embed
 
 
-def embed_len(embed: dict) -> int:
+def embed_len(embed: dict[str, Any]) -> int:
     """The characters Discord counts toward the 6000 per message."""
     total = text_len(embed.get("title", "")) + text_len(embed.get("description", ""))
     total += text_len(embed.get("footer", {}).get("text", ""))
@@ -382,7 +383,7 @@ def notice_payload(text: str) -> Payload:
 # ---- checking ---------------------------------------------------------------------------------
 
 
-def check_limits(message: dict) -> list[str]:
+def check_limits(message: dict[str, Any]) -> list[str]:
     """Every way ``message`` (API shape: content, embeds) breaks Discord's limits; [] if none."""
     problems = []
     content = message.get("content") or ""
