@@ -1,8 +1,8 @@
 """The question encoder: the same BERT sentence model, run in numpy.
 
-A question needs one forward pass over ~20 word pieces, tens of milliseconds; but importing
-torch, transformers and sentence-transformers takes 10–15 s on a small machine, which would be
-nearly all of ``tipbot ask``'s start-up. So questions go through this forward pass over the
+A question needs one forward pass over ~20 word pieces, milliseconds of work; but importing
+torch, transformers and sentence-transformers takes seconds (README, "Performance"), which
+would be nearly all of ``tipbot ask``'s start-up. So questions go through this forward pass over the
 model's own safetensors weights and tokenizer.json (numpy, scipy's erf, the Rust tokenizer;
 together well under a second to import), while index builds, which embed thousands of texts,
 use sentence-transformers on torch. A test holds the two to the same vectors.

@@ -79,7 +79,7 @@ class Embedder:
         """``threads``: torch threads for batch encoding (index builds), 0 for every core.
         ``query_threads``: for one question at a time. One thread answers a single short text
         about as fast as several, and several threads spin-wait against everything else on a
-        small shared machine (measured: 10× slower question latency under load).
+        small shared machine, which slows questions down under load.
 
         sentence-transformers (and torch) load on first batch use only: answering questions
         over a built index never imports them (see ``tipbot.bert``), which is most of the

@@ -88,12 +88,11 @@ class LexicalIndex:
         """BM25's per-posting factor, idf aside: tf·(k1+1) / (tf + k1·(1 − b + b·len/avgdl)).
 
         It depends on the whole index (avgdl), so it is computed once per loaded index — one
-        vectorised pass over the postings, ~0.1 s at 270,000 chunks — rather than stored: an
-        update changes avgdl and with it every weight. A question then costs one sparse
-        matrix-vector product over its terms' columns, a single loop in C, instead of half a
-        dozen numpy passes with temporaries over the same postings (4.5× faster at 30,000
-        posts). Shares ``indices``/``indptr`` with ``counts``: the extra memory is one float32
-        per posting.
+        vectorised pass over the postings — rather than stored: an update changes avgdl and
+        with it every weight. A question then costs one sparse matrix-vector product over its
+        terms' columns, a single loop in C, instead of half a dozen numpy passes with
+        temporaries over the same postings (README, "Performance", has both costs). Shares
+        ``indices``/``indptr`` with ``counts``: the extra memory is one float32 per posting.
         """
         c = self.counts
         avgdl = max(float(self.lengths.mean()), 1.0) if self.n_docs else 1.0
