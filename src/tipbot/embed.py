@@ -140,7 +140,7 @@ class Embedder:
         self,
         texts: Sequence[str],
         progress: Callable[[int], None] | None = None,
-    ) -> np.ndarray:
+    ) -> npt.NDArray[np.float32]:
         """Embed ``texts`` → float32 array (len(texts), dim), rows of unit length.
 
         Texts are sorted by length so each batch pads little, then put back in order.
@@ -155,8 +155,11 @@ class Embedder:
             return self._encode_sorted(texts, out, progress)
 
     def _encode_sorted(
-        self, texts: Sequence[str], out: np.ndarray, progress: Callable[[int], None] | None
-    ) -> np.ndarray:
+        self,
+        texts: Sequence[str],
+        out: npt.NDArray[np.float32],
+        progress: Callable[[int], None] | None,
+    ) -> npt.NDArray[np.float32]:
         order = np.argsort([-len(t) for t in texts], kind="stable")
         for i in range(0, len(texts), self.batch_size):
             idx = order[i : i + self.batch_size]
@@ -178,7 +181,7 @@ class Embedder:
         spans: Sequence[Sequence[tuple[int, int, int]]],
         n_spans: int,
         progress: Callable[[int], None] | None = None,
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32], npt.NDArray[np.int64]]:
         """Embed texts and, from the same forward pass, character spans inside them.
 
         ``spans[i]`` lists (row, start, end) character spans of ``texts[i]``; a span's vector is

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
+import numpy.typing as npt
 import scipy.sparse as sp
 import Stemmer
 
@@ -55,7 +56,7 @@ def analyze(text: str, parts: bool = True) -> list[str]:
     return stemmed
 
 
-def term_ids(vocab: dict[str, int], terms: Iterable[str]) -> np.ndarray:
+def term_ids(vocab: dict[str, int], terms: Iterable[str]) -> npt.NDArray[np.int64]:
     """The distinct ids of ``terms`` known to ``vocab``, sorted, int64."""
     return np.array(sorted({vocab[t] for t in terms if t in vocab}), dtype=np.int64)
 
@@ -63,20 +64,20 @@ def term_ids(vocab: dict[str, int], terms: Iterable[str]) -> np.ndarray:
 @dataclass(frozen=True)
 class LexicalIndex:
     counts: sp.csc_matrix  # (n_chunks, n_terms) int32 term counts
-    lengths: np.ndarray  # (n_chunks,) float32 terms per chunk
+    lengths: npt.NDArray[np.float32]  # (n_chunks,) terms per chunk
     vocab: dict[str, int]
 
     @property
     def n_docs(self) -> int:
         return self.counts.shape[0]
 
-    def term_ids(self, terms: Iterable[str]) -> np.ndarray:
+    def term_ids(self, terms: Iterable[str]) -> npt.NDArray[np.int64]:
         return term_ids(self.vocab, terms)
 
-    def df(self, term_ids: np.ndarray) -> np.ndarray:
+    def df(self, term_ids: np.ndarray) -> npt.NDArray[np.int64]:
         """Chunks holding each term (int64), read off the column pointers of these terms only."""
         ptr = self.counts.indptr
-        df: np.ndarray = (ptr[term_ids + 1] - ptr[term_ids]).astype(np.int64)
+        df: npt.NDArray[np.int64] = (ptr[term_ids + 1] - ptr[term_ids]).astype(np.int64)
         return df
 
     def idf(self, term_ids: np.ndarray) -> np.ndarray:
@@ -101,11 +102,11 @@ class LexicalIndex:
         w = tf * (K1 + 1) / (tf + norm[c.indices])
         return sp.csc_matrix((w, c.indices, c.indptr), shape=c.shape, copy=False)
 
-    def scores(self, query: str) -> np.ndarray:
+    def scores(self, query: str) -> npt.NDArray[np.float32]:
         """BM25 score of every chunk for ``query``: float32 (n_chunks,), 0 where no term matches."""
         return self.scores_for(self.term_ids(analyze(query)))
 
-    def scores_for(self, ids: np.ndarray) -> np.ndarray:
+    def scores_for(self, ids: np.ndarray) -> npt.NDArray[np.float32]:
         """``scores`` for the query's distinct term ids (from ``term_ids``)."""
         if ids.size == 0 or self.n_docs == 0:
             return np.zeros(self.n_docs, dtype=np.float32)
@@ -136,7 +137,9 @@ def count_matrix(
     return m, vocab
 
 
-def terms_present(terms: sp.csr_matrix, s0: int, s1: int, term_ids: np.ndarray) -> np.ndarray:
+def terms_present(
+    terms: sp.csr_matrix, s0: int, s1: int, term_ids: np.ndarray
+) -> npt.NDArray[np.float32]:
     """float32 (s1 - s0, len(term_ids)): 1 where row s0 + i of ``terms`` holds term_ids[j].
 
     Read straight off the CSR arrays (term_ids sorted), in time proportional to the rows'
@@ -194,7 +197,7 @@ def stack(parts: Sequence[tuple[sp.csr_matrix, np.ndarray]], vocab: dict[str, in
     return LexicalIndex(counts, lengths.astype(np.float32), vocab)
 
 
-def prune_vocabulary(index: LexicalIndex) -> tuple[LexicalIndex, np.ndarray]:
+def prune_vocabulary(index: LexicalIndex) -> tuple[LexicalIndex, npt.NDArray[np.bool_]]:
     """Drop terms no chunk holds any more (an update removed or changed their posts).
 
     Without this an updated index would know words that a full build of the same corpus does

@@ -158,7 +158,7 @@ class Reader:
 
     def logits(
         self, question: str, passages: Sequence[tuple[str, str]], threads: int = 1
-    ) -> np.ndarray:
+    ) -> npt.NDArray[np.float32]:
         """float32 (len(passages),): how strongly each (title, sentence) answers the question.
         ``threads`` caps BLAS threads for the call, as for the question's embedding."""
         if not passages:
@@ -166,7 +166,7 @@ class Reader:
         with BLAS.cap(threads):
             return self.logits_ids(self.encoder.encode(question, passages))
 
-    def logits_ids(self, pairs: Sequence[tuple[list[int], int]]) -> np.ndarray:
+    def logits_ids(self, pairs: Sequence[tuple[list[int], int]]) -> npt.NDArray[np.float32]:
         """The same for pairs encoded already; all pairs run as one packed batch."""
         ids = np.concatenate([np.asarray(p, dtype=np.int64) for p, _ in pairs])
         positions = np.concatenate([np.arange(len(p)) for p, _ in pairs])

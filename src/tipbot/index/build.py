@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import scipy.sparse as sp
 
 import tipbot
@@ -162,7 +163,7 @@ def _segment_all(cfg: Config, posts: Sequence[Post], embedder: Embedder) -> list
 
 def _embed(
     segs: Sequence[Segmented], embedder: Embedder, progress: Progress | None
-) -> tuple[list[np.ndarray], list[np.ndarray]]:
+) -> tuple[list[npt.NDArray[np.float32]], list[npt.NDArray[np.float32]]]:
     """Chunk and sentence vectors per post, from one length-sorted pass over the chunks.
 
     Sentence vectors are pooled from the chunk's own token vectors (see
@@ -227,21 +228,24 @@ class _PostRows:
     """Everything the index holds about one post, ready to be stacked."""
 
     post: Post
-    chunk_start: np.ndarray
-    chunk_end: np.ndarray
-    chunk_sent_start: np.ndarray  # relative to the post's first sentence
-    chunk_sent_end: np.ndarray
-    sent_start: np.ndarray
-    sent_end: np.ndarray
-    chunk_vectors: np.ndarray
-    sentence_vectors: np.ndarray
+    chunk_start: npt.NDArray[np.int32]
+    chunk_end: npt.NDArray[np.int32]
+    chunk_sent_start: npt.NDArray[np.int32]  # relative to the post's first sentence
+    chunk_sent_end: npt.NDArray[np.int32]
+    sent_start: npt.NDArray[np.int32]
+    sent_end: npt.NDArray[np.int32]
+    chunk_vectors: npt.NDArray[np.float32]
+    sentence_vectors: npt.NDArray[np.float32]
     counts: sp.csr_matrix  # rows against the vocab
     sentence_terms: sp.csr_matrix  # which terms each sentence holds
-    sent_title_share: np.ndarray  # float32: share of the title's terms each sentence repeats
+    sent_title_share: npt.NDArray[np.float32]  # share of the title's terms each sentence repeats
 
 
 def _rows_from_segment(
-    seg: Segmented, cv: np.ndarray, sv: np.ndarray, vocab: dict[str, int]
+    seg: Segmented,
+    cv: npt.NDArray[np.float32],
+    sv: npt.NDArray[np.float32],
+    vocab: dict[str, int],
 ) -> tuple[_PostRows, dict[str, int]]:
     chunks, sents = seg.chunks, seg.sentences
     counts, vocab = count_matrix([analyze(embed_text(seg.post, c)) for c in chunks], vocab)

@@ -40,6 +40,7 @@ from typing import Any
 
 import faiss
 import numpy as np
+import numpy.typing as npt
 import scipy.sparse as sp
 
 from tipbot.errors import IndexBusy, IndexDamaged, IndexError_, IndexMissing
@@ -76,19 +77,19 @@ class IndexData:
 
     manifest: dict[str, Any]
     posts: tuple[Post, ...]
-    chunk_post: np.ndarray
-    chunk_start: np.ndarray
-    chunk_end: np.ndarray
-    chunk_sent_start: np.ndarray
-    chunk_sent_end: np.ndarray
-    sent_post: np.ndarray
-    sent_start: np.ndarray
-    sent_end: np.ndarray
-    post_sent: np.ndarray
-    post_days: np.ndarray
-    sent_title_share: np.ndarray
-    chunk_vectors: np.ndarray
-    sentence_vectors: np.ndarray
+    chunk_post: npt.NDArray[np.int32]
+    chunk_start: npt.NDArray[np.int32]
+    chunk_end: npt.NDArray[np.int32]
+    chunk_sent_start: npt.NDArray[np.int32]
+    chunk_sent_end: npt.NDArray[np.int32]
+    sent_post: npt.NDArray[np.int32]
+    sent_start: npt.NDArray[np.int32]
+    sent_end: npt.NDArray[np.int32]
+    post_sent: npt.NDArray[np.int32]
+    post_days: npt.NDArray[np.int32]
+    sent_title_share: npt.NDArray[np.float32]
+    chunk_vectors: npt.NDArray[np.float32]
+    sentence_vectors: npt.NDArray[np.float32]
     dense: faiss.Index
     lexical: LexicalIndex
     sentence_terms: sp.csr_matrix  # (sentences, terms): term counts per sentence
@@ -105,7 +106,7 @@ class IndexData:
         return {post.id: i for i, post in enumerate(self.posts)}
 
     @cached_property
-    def label_posts(self) -> dict[str, np.ndarray]:
+    def label_posts(self) -> dict[str, npt.NDArray[np.int64]]:
         """Case-folded label → the post rows that carry it (int64, ascending). Built on the
         first question with a label filter, then a dictionary lookup for every other."""
         rows: dict[str, list[int]] = {}
