@@ -1,8 +1,8 @@
 """The question encoder: the same BERT sentence model, run in numpy.
 
-A question needs one forward pass over ~20 word pieces, tens of milliseconds; but importing
-torch, transformers and sentence-transformers takes 10–15 s on a small machine, which would be
-nearly all of ``tipbot ask``'s start-up. So questions go through this forward pass over the
+A question needs one forward pass over ~20 word pieces, milliseconds of work; but importing
+torch, transformers and sentence-transformers takes seconds (README, "Performance"), which
+would be nearly all of ``tipbot ask``'s start-up. So questions go through this forward pass over the
 model's own safetensors weights and tokenizer.json (numpy, scipy's erf, the Rust tokenizer;
 together well under a second to import), while index builds, which embed thousands of texts,
 use sentence-transformers on torch. A test holds the two to the same vectors.
@@ -20,8 +20,13 @@ import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import numpy.typing as npt
+
+if TYPE_CHECKING:
+    from threadpoolctl import ThreadpoolController
 
 # What the sentence-transformers folder must say for this forward pass to be the model's own.
 _MODULES = [
@@ -34,9 +39,10 @@ _MODULES = [
 _SQRT_HALF = math.sqrt(0.5)
 
 
-def _read_json(path: Path) -> dict | list | None:
+def _read_json(path: Path) -> dict[str, Any] | list[Any] | None:
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        data: dict[str, Any] | list[Any] | None = json.loads(path.read_text(encoding="utf-8"))
+        return data
     except (OSError, ValueError):
         return None
 
@@ -52,8 +58,9 @@ class _BlasCap:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._inside = 0
-        self._limiter = None
-        self._controller = None
+        # threadpoolctl has no types: the limiter is its private _ThreadpoolLimiter.
+        self._limiter: Any = None
+        self._controller: ThreadpoolController | None = None
 
     @contextmanager
     def cap(self, threads: int) -> Iterator[None]:
@@ -89,7 +96,7 @@ class NumpyBert:
 
         cfg = _read_json(path / "config.json")
         st_cfg = _read_json(path / "sentence_bert_config.json") or {}
-        assert isinstance(cfg, dict)
+        assert isinstance(cfg, dict) and isinstance(st_cfg, dict)
         self.max_pieces = int(st_cfg.get("max_seq_length") or cfg["max_position_embeddings"])
         self.heads = int(cfg["num_attention_heads"])
         self.eps = float(cfg.get("layer_norm_eps", 1e-12))
@@ -133,7 +140,7 @@ class NumpyBert:
         """Word pieces each text becomes, [CLS] and [SEP] included, before any truncation."""
         return [len(e.ids) for e in self.tokenizer.encode_batch(list(texts))]
 
-    def encode(self, texts: Sequence[str], threads: int = 1) -> np.ndarray:
+    def encode(self, texts: Sequence[str], threads: int = 1) -> npt.NDArray[np.float32]:
         """Texts → float32 (len(texts), dim), unit rows. One text at a time: no padding, and a
         question is one text. ``threads`` caps BLAS threads for the call: on a short text more
         threads barely help and spin-wait against everything else on a busy machine."""
@@ -250,7 +257,8 @@ def _gelu(h: np.ndarray, activation: str) -> np.ndarray:
         return h
     from scipy.special import erf
 
-    return 0.5 * h * (1.0 + erf(h * _SQRT_HALF))  # BERT's exact GELU
+    exact: np.ndarray = 0.5 * h * (1.0 + erf(h * _SQRT_HALF))  # BERT's exact GELU
+    return exact
 
 
 def layer_norm(x: np.ndarray, ln: Norm, eps: float) -> np.ndarray:
@@ -259,4 +267,5 @@ def layer_norm(x: np.ndarray, ln: Norm, eps: float) -> np.ndarray:
     inv_d = 1.0 / x.shape[-1]
     xc = x - x.sum(axis=-1, keepdims=True) * inv_d
     var = np.einsum("ij,ij->i", xc, xc)[:, None] * inv_d
-    return xc * (1.0 / np.sqrt(var + eps)) * ln[0] + ln[1]
+    normed: np.ndarray = xc * (1.0 / np.sqrt(var + eps)) * ln[0] + ln[1]
+    return normed

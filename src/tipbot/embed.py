@@ -12,11 +12,16 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+import numpy.typing as npt
 
 from tipbot.bert import NumpyBert
 from tipbot.errors import ConfigError
+
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
 
 # Set before sentence_transformers / transformers / huggingface_hub are imported anywhere.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -74,7 +79,7 @@ class Embedder:
         """``threads``: torch threads for batch encoding (index builds), 0 for every core.
         ``query_threads``: for one question at a time. One thread answers a single short text
         about as fast as several, and several threads spin-wait against everything else on a
-        small shared machine (measured: 10× slower question latency under load).
+        small shared machine, which slows questions down under load.
 
         sentence-transformers (and torch) load on first batch use only: answering questions
         over a built index never imports them (see ``tipbot.bert``), which is most of the
@@ -83,7 +88,7 @@ class Embedder:
         self.query_threads = max(1, query_threads)
         self.path = resolve_model_path(model_path)
         self.batch_size = batch_size
-        self._model = None
+        self._model: SentenceTransformer | None = None
         self._model_lock = threading.Lock()
         self.questions: NumpyBert | None = None
         if NumpyBert.supports(self.path):
@@ -102,13 +107,15 @@ class Embedder:
                 getattr(self.model, "get_embedding_dimension", None)
                 or self.model.get_sentence_embedding_dimension
             )
-            self.dim = int(dim_of())
-            self.max_pieces = int(self.model.max_seq_length)
+            dim, max_pieces = dim_of(), self.model.max_seq_length
+            assert dim is not None and max_pieces is not None, f"{self.path} gives no sizes"
+            self.dim = int(dim)
+            self.max_pieces = int(max_pieces)
         # The name recorded in the index manifest: a changed model means a rebuild.
         self.name = str(self.path) if model_path else "all-MiniLM-L6-v2"
 
     @property
-    def model(self):  # -> SentenceTransformer, imported lazily
+    def model(self) -> SentenceTransformer:  # imported lazily
         """The sentence-transformers model, loaded on first use (thread-safe)."""
         if self._model is None:
             with self._model_lock:
@@ -120,19 +127,20 @@ class Embedder:
         """Load the batch model now (index builds call this before their first batch)."""
         self.model  # noqa: B018 - the property loads it
 
-    def _load_sentence_transformer(self):
+    def _load_sentence_transformer(self) -> SentenceTransformer:
         import transformers
         from sentence_transformers import SentenceTransformer
 
-        transformers.logging.set_verbosity_error()
-        transformers.utils.logging.disable_progress_bar()
+        # Both are unannotated in transformers.
+        transformers.logging.set_verbosity_error()  # type: ignore[no-untyped-call]
+        transformers.utils.logging.disable_progress_bar()  # type: ignore[no-untyped-call]
         return SentenceTransformer(str(self.path), device="cpu", local_files_only=True)
 
     def encode(
         self,
         texts: Sequence[str],
         progress: Callable[[int], None] | None = None,
-    ) -> np.ndarray:
+    ) -> npt.NDArray[np.float32]:
         """Embed ``texts`` → float32 array (len(texts), dim), rows of unit length.
 
         Texts are sorted by length so each batch pads little, then put back in order.
@@ -147,8 +155,11 @@ class Embedder:
             return self._encode_sorted(texts, out, progress)
 
     def _encode_sorted(
-        self, texts: Sequence[str], out: np.ndarray, progress: Callable[[int], None] | None
-    ) -> np.ndarray:
+        self,
+        texts: Sequence[str],
+        out: npt.NDArray[np.float32],
+        progress: Callable[[int], None] | None,
+    ) -> npt.NDArray[np.float32]:
         order = np.argsort([-len(t) for t in texts], kind="stable")
         for i in range(0, len(texts), self.batch_size):
             idx = order[i : i + self.batch_size]
@@ -170,7 +181,7 @@ class Embedder:
         spans: Sequence[Sequence[tuple[int, int, int]]],
         n_spans: int,
         progress: Callable[[int], None] | None = None,
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32], npt.NDArray[np.int64]]:
         """Embed texts and, from the same forward pass, character spans inside them.
 
         ``spans[i]`` lists (row, start, end) character spans of ``texts[i]``; a span's vector is
@@ -185,6 +196,7 @@ class Embedder:
         import torch
 
         bert = self.model[0].auto_model
+        assert isinstance(bert, torch.nn.Module)
         tokenizer = self.model.tokenizer
         text_vecs = np.empty((len(texts), self.dim), dtype=np.float32)
         sums = np.zeros((n_spans, self.dim), dtype=np.float64)
@@ -227,14 +239,18 @@ class Embedder:
                 sums[row] += prefix[last] - prefix[first]
                 counts[row] += last - first
 
-    def encode_one(self, text: str) -> np.ndarray:
+    def encode_one(self, text: str) -> npt.NDArray[np.float32]:
         """One text → float32 vector (dim,), without the batching machinery."""
         if self.questions is not None:
-            return self.questions.encode([text], threads=self.query_threads)[0]
+            row: npt.NDArray[np.float32] = self.questions.encode(
+                [text], threads=self.query_threads
+            )[0]
+            return row
         with torch_threads(self.query_threads):
-            return self.model.encode(
+            vec: npt.NDArray[np.float32] = self.model.encode(
                 text, convert_to_numpy=True, normalize_embeddings=True, show_progress_bar=False
-            ).astype(np.float32, copy=False)
+            )
+            return vec.astype(np.float32, copy=False)
 
     def count_pieces(self, texts: Sequence[str]) -> list[int]:
         """Word pieces each text becomes, [CLS] and [SEP] included, before any truncation."""

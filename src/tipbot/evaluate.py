@@ -43,14 +43,19 @@ import time
 import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import ir_measures
 import numpy as np
-from ir_measures import RR, Qrel, R, ScoredDoc, Success, nDCG
+from ir_measures import RR, Measure, Qrel, R, ScoredDoc, Success, nDCG
 
 from tipbot.errors import QuestionError, TipbotError
 from tipbot.evaluate_io import Question
 from tipbot.retrieve import Mode
+
+if TYPE_CHECKING:
+    from tipbot.archive import Archive
+    from tipbot.types import Answer
 
 READER = "reader"
 MODES = (*(m.value for m in Mode), READER)  # lexical, dense, hybrid, reader
@@ -131,13 +136,13 @@ def _run_modes(modes: Sequence[str], reader: bool = False) -> list[str]:
     return [m for m in MODES if m in modes or m == "hybrid" or (m == READER and reader)]
 
 
-def _mode_args(mode: str) -> dict:
+def _mode_args(mode: str) -> dict[str, Any]:
     if mode == READER:
         return {"mode": Mode.HYBRID, "reader": True}
     return {"mode": Mode(mode), "reader": False}
 
 
-def _ask(archive, q: Question, **kw):
+def _ask(archive: Archive, q: Question, **kw: Any) -> Answer:
     try:
         return archive.ask(q.text, **kw)
     except QuestionError as e:
@@ -145,7 +150,7 @@ def _ask(archive, q: Question, **kw):
 
 
 def run_questions(
-    archive, questions: Sequence[Question], *, k: int = 10, modes: Sequence[str] = MODES,
+    archive: Archive, questions: Sequence[Question], *, k: int = 10, modes: Sequence[str] = MODES,
     progress: Callable[[int, int], None] | None = None,
 ) -> list[Outcome]:  # fmt: skip
     """Ask every question in each mode (k posts each; hybrid always, the pipeline ranks with it)
@@ -186,7 +191,7 @@ def _mean(values: Sequence[float]) -> float | None:
     return float(np.mean(values)) if len(values) else None
 
 
-def ranking_per_question(outcomes: Sequence[Outcome], mode: str) -> dict[str, dict]:
+def ranking_per_question(outcomes: Sequence[Outcome], mode: str) -> dict[str, dict[Measure, float]]:
     """qid → {measure: value} from ir-measures, for answerable questions; a question whose
     ranking is empty scores 0 on everything."""
     judged = [o for o in outcomes if o.question.answerable]
@@ -204,22 +209,22 @@ def ranking_per_question(outcomes: Sequence[Outcome], mode: str) -> dict[str, di
 class Report:
     metrics: dict[str, float | None]
     modes: dict[str, dict[str, float | None]]
-    abstention: dict
+    abstention: dict[str, Any]
     latency_ms: dict[str, float | None]
     curves: dict[str, list[float | None]]  # mode → recall@1..10
     latencies: list[float]
     run: dict[str, list[tuple[str, float]]]  # the pipeline's ranking, for a run file
-    per_question: list[dict]
+    per_question: list[dict[str, Any]]
     answerable: int
     with_answers: int
     # The pipeline with the reader off (ranking, quotes, abstention), when there is a reader.
-    plain: dict | None = None
+    plain: dict[str, Any] | None = None
 
     @property
     def questions(self) -> int:
         return len(self.per_question)
 
-    def to_json(self, per_question: bool = False) -> dict:
+    def to_json(self, per_question: bool = False) -> dict[str, Any]:
         out = {
             "metrics": self.metrics, "modes": self.modes, "abstention": self.abstention,
             "latency_ms": self.latency_ms, "questions": self.questions,
@@ -234,7 +239,7 @@ class Report:
 def summarise(outcomes: Sequence[Outcome], modes: Sequence[str] = MODES) -> Report:
     answerable = [o for o in outcomes if o.question.answerable]
     with_answers = [o for o in answerable if o.question.answers]
-    per_mode: dict[str, dict] = {}
+    per_mode: dict[str, dict[str, Any]] = {}
     curves: dict[str, list[float | None]] = {}
     per_q_rank = {}
     has_reader = bool(outcomes) and READER in outcomes[0].modes
@@ -264,11 +269,11 @@ def summarise(outcomes: Sequence[Outcome], modes: Sequence[str] = MODES) -> Repo
         plain.update(_shown_metrics(outcomes, runs))
         plain.update(_abstention(outcomes, [a for a, _ in runs]))
     lat = [o.latency_ms for o in outcomes]
-    latency = dict.fromkeys(("p50", "p95", "p99", "mean", "max"))
+    latency: dict[str, float | None] = dict.fromkeys(("p50", "p95", "p99", "mean", "max"))
     if lat:
         p50, p95, p99 = np.percentile(lat, [50, 95, 99])
-        latency = {"p50": p50, "p95": p95, "p99": p99, "mean": np.mean(lat), "max": np.max(lat)}
-        latency = {k: round(float(v), 2) for k, v in latency.items()}
+        stats = {"p50": p50, "p95": p95, "p99": p99, "mean": np.mean(lat), "max": np.max(lat)}
+        latency = {k: round(float(v), 2) for k, v in stats.items()}
     rows = []
     for o in outcomes:
         q = o.question
@@ -293,7 +298,9 @@ def summarise(outcomes: Sequence[Outcome], modes: Sequence[str] = MODES) -> Repo
     )  # fmt: skip
 
 
-def _shown_metrics(outcomes: Sequence[Outcome], runs) -> dict[str, float | None]:
+def _shown_metrics(
+    outcomes: Sequence[Outcome], runs: Sequence[tuple[bool, list[tuple[str, str]]]]
+) -> dict[str, float | None]:
     """Quote metrics of what a pipeline showed: runs[i] = (answered, [(post id, quote)])."""
     out: dict[str, float | None] = {}
     for n in (1, 3):
@@ -308,7 +315,7 @@ def _shown_metrics(outcomes: Sequence[Outcome], runs) -> dict[str, float | None]
     return out
 
 
-def _abstention(outcomes: Sequence[Outcome], answered: Sequence[bool]) -> dict:
+def _abstention(outcomes: Sequence[Outcome], answered: Sequence[bool]) -> dict[str, Any]:
     off = [not a for o, a in zip(outcomes, answered, strict=True) if not o.question.answerable]
     missed = [not a for o, a in zip(outcomes, answered, strict=True) if o.question.answerable]
     declined = _mean(missed)
@@ -326,7 +333,9 @@ def _first_quote_chars(quote_lists: Sequence[list[tuple[str, str]]]) -> float | 
     return None if value is None else round(value, 1)
 
 
-def _question_metrics(q: Question, quotes, ranking: dict | None) -> dict:
+def _question_metrics(
+    q: Question, quotes: Sequence[tuple[str, str]], ranking: dict[Measure, float] | None
+) -> dict[str, float | None]:
     out = {n: (ranking[m] if ranking else None) for n, m in RANKING.items()}
     for n in (1, 3):
         ok = q.answerable and q.answers
@@ -336,7 +345,12 @@ def _question_metrics(q: Question, quotes, ranking: dict | None) -> dict:
 
 
 def evaluate(
-    archive, questions: Sequence[Question], *, k: int = 10, modes=MODES, progress=None
+    archive: Archive,
+    questions: Sequence[Question],
+    *,
+    k: int = 10,
+    modes: Sequence[str] = MODES,
+    progress: Callable[[int, int], None] | None = None,
 ) -> Report:
     return summarise(run_questions(archive, questions, k=k, modes=modes, progress=progress), modes)
 
@@ -367,14 +381,17 @@ def parse_floor(text: str, modes: Sequence[str] = MODES) -> tuple[str, float]:
         raise ValueError(f"{text!r}: {value!r} is not a number") from None
 
 
-def lookup(report: dict, name: str) -> float | None:
+def lookup(report: dict[str, Any], name: str) -> float | None:
     mode, dot, metric = name.partition(".")
+    value: float | None
     if dot:
-        return report["modes"][mode][metric]
-    return report["metrics"][name] if name in report["metrics"] else report["abstention"][name]
+        value = report["modes"][mode][metric]
+    else:
+        value = report["metrics"][name] if name in report["metrics"] else report["abstention"][name]
+    return value
 
 
-def below_floors(report: dict, floors: Sequence[tuple[str, float]]) -> list[str]:
+def below_floors(report: dict[str, Any], floors: Sequence[tuple[str, float]]) -> list[str]:
     """One line per metric below its floor (or not measured on this question set)."""
     failures = []
     for name, floor in floors:

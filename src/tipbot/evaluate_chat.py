@@ -1,6 +1,6 @@
 """How well tipbot answers conversations: every turn asked in order, with context and without.
 
-    convs = load_conversations("tests/data/conversations.jsonl")
+    convs = load_conversations(Path("tests/data/conversations.jsonl"))
     report = evaluate_conversations(archive, convs)
     report["context"]["followup"]["answer_in_quote@1"]
 
@@ -31,6 +31,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -38,6 +40,9 @@ from tipbot.conversation import Turn
 from tipbot.errors import QuestionError
 from tipbot.evaluate import answer_in_quote
 from tipbot.evaluate_io import EvalFileError, Question, json_lines, str_list
+
+if TYPE_CHECKING:
+    from tipbot.archive import Archive
 
 KINDS = ("first", "followup", "switch", "offtopic")
 GROUPS = (*KINDS, "later_turns")  # later_turns: every turn after the first, whatever its kind
@@ -62,14 +67,14 @@ class TurnOutcome:
     latency_ms: float
 
 
-def is_conversation_file(path) -> bool:
+def is_conversation_file(path: Path) -> bool:
     """True when the file's first line has a "conversation" key."""
     for _, obj in json_lines(path):
         return "conversation" in obj
     return False
 
 
-def load_conversations(path) -> list[list[ChatTurn]]:
+def load_conversations(path: Path) -> list[list[ChatTurn]]:
     """The file's conversations, each in turn order (the order of first appearance)."""
     convs: dict[str, list[ChatTurn]] = {}
     for n, obj in json_lines(path):
@@ -102,7 +107,7 @@ def load_conversations(path) -> list[list[ChatTurn]]:
 
 
 def run_conversation(
-    archive, turns: Sequence[ChatTurn], *, context: bool, k: int | None = None
+    archive: Archive, turns: Sequence[ChatTurn], *, context: bool, k: int | None = None
 ) -> list[TurnOutcome]:
     """Ask the turns in order; with ``context``, each is read with the ones before it."""
     history: list[Turn] = []
@@ -125,7 +130,7 @@ def _mean(values: Sequence[bool]) -> float | None:
     return round(float(np.mean(values)), 4) if values else None
 
 
-def summarise(outcomes: Sequence[TurnOutcome]) -> dict[str, dict]:
+def summarise(outcomes: Sequence[TurnOutcome]) -> dict[str, dict[str, Any]]:
     """kind → metrics (only kinds present), and "all_followups": every turn after the first."""
     groups: dict[str, list[TurnOutcome]] = {}
     for o in outcomes:
@@ -162,11 +167,11 @@ def summarise(outcomes: Sequence[TurnOutcome]) -> dict[str, dict]:
 
 
 def evaluate_conversations(
-    archive,
+    archive: Archive,
     conversations: Sequence[Sequence[ChatTurn]],
     k: int | None = None,
     progress: Callable[[int, int], None] | None = None,
-) -> dict:
+) -> dict[str, Any]:
     """{"context": per-kind metrics, "alone": the same with every turn asked alone,
     "conversations", "turns", "per_turn": each turn's outcome with context}."""
     total = 2 * len(conversations)
@@ -178,7 +183,7 @@ def evaluate_conversations(
             done += 1
             if progress:
                 progress(done, total)
-    report: dict = {s: summarise(runs[s]) for s in SETTINGS}
+    report: dict[str, Any] = {s: summarise(runs[s]) for s in SETTINGS}
     report["conversations"] = len(conversations)
     report["turns"] = sum(len(c) for c in conversations)
     report["per_turn"] = [
@@ -218,7 +223,9 @@ def parse_conversation_floor(text: str) -> tuple[str, float]:
         raise ValueError(f"{text!r}: {value!r} is not a number") from None
 
 
-def below_conversation_floors(report: dict, floors: Sequence[tuple[str, float]]) -> list[str]:
+def below_conversation_floors(
+    report: dict[str, Any], floors: Sequence[tuple[str, float]]
+) -> list[str]:
     failures = []
     for name, floor in floors:
         parts = name.split(".")

@@ -20,8 +20,10 @@ import hashlib
 import json
 import re
 from collections import defaultdict
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from tipbot.errors import TipbotError
 
@@ -78,7 +80,7 @@ def _read_text(path: Path) -> str:
         raise EvalFileError(f"{path}: cannot be read ({e.strerror})") from None
 
 
-def json_lines(path: Path):
+def json_lines(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
     """(line number, object) for each non-blank line; a line that is not an object is an error."""
     for n, line in enumerate(_read_text(path).splitlines(), 1):
         if not line.strip():
@@ -94,7 +96,7 @@ def json_lines(path: Path):
         yield n, obj
 
 
-def str_list(value, where: str, name: str) -> list[str]:
+def str_list(value: object, where: str, name: str) -> list[str]:
     if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
         raise EvalFileError(f'{where}: "{name}" must be a list of non-empty strings, got {value!r}')
     return [v.strip() for v in value]
@@ -134,7 +136,11 @@ def read_tipbot(path: Path) -> list[Question]:
     return questions
 
 
-def read_beir_queries(path: Path) -> list[tuple[str, str, tuple[str, ...], str]]:
+# (id, text, answers, source) of one query before its judgements are joined.
+Query = tuple[str, str, tuple[str, ...], str]
+
+
+def read_beir_queries(path: Path) -> list[Query]:
     """(id, text, answers, source) per query; answers from an optional "answers" list, at the
     top level or under "metadata"."""
     out = []
@@ -145,7 +151,8 @@ def read_beir_queries(path: Path) -> list[tuple[str, str, tuple[str, ...], str]]
             raise EvalFileError(f'{where}: BEIR query needs an "_id" (string)')
         if not isinstance(text, str) or not text.strip():
             raise EvalFileError(f'{where}: BEIR query needs a non-empty "text"')
-        meta = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
+        metadata = obj.get("metadata")
+        meta = metadata if isinstance(metadata, dict) else {}
         answers = str_list(obj.get("answers", meta.get("answers", [])), where, "answers")
         out.append((str(qid).strip(), text.strip(), tuple(answers), where))
     return out
@@ -155,10 +162,10 @@ _TOPIC = re.compile(r"<top>(.*?)</top>", re.IGNORECASE | re.DOTALL)
 _FIELD = re.compile(r"<(num|title|desc|narr)>(.*?)(?=<|\Z)", re.IGNORECASE | re.DOTALL)
 
 
-def read_trec_topics(path: Path) -> list[tuple[str, str, tuple[str, ...], str]]:
+def read_trec_topics(path: Path) -> list[Query]:
     """(id, title, (), source) per <top> block; the title is the query, as in TREC ad hoc."""
     text = _read_text(path)
-    out = []
+    out: list[Query] = []
     for m in _TOPIC.finditer(text):
         where = f"{path}:{text.count(chr(10), 0, m.start()) + 1}"
         fields: dict[str, str] = {}
@@ -256,7 +263,9 @@ def load_questions(
     return join_qrels(reader(path), read_qrels(Path(qrels)), Path(qrels))
 
 
-def join_qrels(queries, judged: dict[str, dict[str, int]], qrels_path: Path) -> QuestionSet:
+def join_qrels(
+    queries: Iterable[Query], judged: dict[str, dict[str, int]], qrels_path: Path
+) -> QuestionSet:
     questions, warnings, unjudged = [], [], []
     for qid, text, answers, where in queries:
         if qid not in judged:
@@ -384,7 +393,7 @@ def feedback_to_qrels(path: str | Path) -> FeedbackQrels:
     return fb
 
 
-def _feedback_problem(obj) -> str:
+def _feedback_problem(obj: object) -> str:
     if not isinstance(obj, dict):
         return "expected a JSON object"
     if obj.get("vote") not in ("up", "down"):

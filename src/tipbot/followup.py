@@ -27,6 +27,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
 from tipbot.config import ConversationConfig
 from tipbot.conversation import Turn
@@ -73,7 +74,7 @@ def context_query(
     return ContextQuery(" ".join((text, *used)), vector, posts, used)
 
 
-def quoted_vector(data: IndexData, turn: Turn) -> np.ndarray | None:
+def quoted_vector(data: IndexData, turn: Turn) -> npt.NDArray[np.float64] | None:
     """The mean vector of the sentences a turn's first quote holds (stored in the index, so
     nothing is embedded); None when the post or the sentences are gone."""
     row = data.post_rows.get(turn.posts[0]) if turn.posts and turn.spans else None

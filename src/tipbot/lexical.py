@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
+import numpy.typing as npt
 import scipy.sparse as sp
 import Stemmer
 
@@ -51,10 +52,11 @@ def analyze(text: str, parts: bool = True) -> list[str]:
                 terms.extend(p for p in pieces if p not in _STOPWORDS and len(pieces) > 1)
         elif tok not in _STOPWORDS:
             terms.append(tok)
-    return _stemmer.stemWords(terms)
+    stemmed: list[str] = _stemmer.stemWords(terms)  # PyStemmer has no types
+    return stemmed
 
 
-def term_ids(vocab: dict[str, int], terms: Iterable[str]) -> np.ndarray:
+def term_ids(vocab: dict[str, int], terms: Iterable[str]) -> npt.NDArray[np.int64]:
     """The distinct ids of ``terms`` known to ``vocab``, sorted, int64."""
     return np.array(sorted({vocab[t] for t in terms if t in vocab}), dtype=np.int64)
 
@@ -62,20 +64,21 @@ def term_ids(vocab: dict[str, int], terms: Iterable[str]) -> np.ndarray:
 @dataclass(frozen=True)
 class LexicalIndex:
     counts: sp.csc_matrix  # (n_chunks, n_terms) int32 term counts
-    lengths: np.ndarray  # (n_chunks,) float32 terms per chunk
+    lengths: npt.NDArray[np.float32]  # (n_chunks,) terms per chunk
     vocab: dict[str, int]
 
     @property
     def n_docs(self) -> int:
         return self.counts.shape[0]
 
-    def term_ids(self, terms: Iterable[str]) -> np.ndarray:
+    def term_ids(self, terms: Iterable[str]) -> npt.NDArray[np.int64]:
         return term_ids(self.vocab, terms)
 
-    def df(self, term_ids: np.ndarray) -> np.ndarray:
+    def df(self, term_ids: np.ndarray) -> npt.NDArray[np.int64]:
         """Chunks holding each term (int64), read off the column pointers of these terms only."""
         ptr = self.counts.indptr
-        return (ptr[term_ids + 1] - ptr[term_ids]).astype(np.int64)
+        df: npt.NDArray[np.int64] = (ptr[term_ids + 1] - ptr[term_ids]).astype(np.int64)
+        return df
 
     def idf(self, term_ids: np.ndarray) -> np.ndarray:
         df = self.df(term_ids).astype(np.float64)
@@ -86,12 +89,11 @@ class LexicalIndex:
         """BM25's per-posting factor, idf aside: tf·(k1+1) / (tf + k1·(1 − b + b·len/avgdl)).
 
         It depends on the whole index (avgdl), so it is computed once per loaded index — one
-        vectorised pass over the postings, ~0.1 s at 270,000 chunks — rather than stored: an
-        update changes avgdl and with it every weight. A question then costs one sparse
-        matrix-vector product over its terms' columns, a single loop in C, instead of half a
-        dozen numpy passes with temporaries over the same postings (4.5× faster at 30,000
-        posts). Shares ``indices``/``indptr`` with ``counts``: the extra memory is one float32
-        per posting.
+        vectorised pass over the postings — rather than stored: an update changes avgdl and
+        with it every weight. A question then costs one sparse matrix-vector product over its
+        terms' columns, a single loop in C, instead of half a dozen numpy passes with
+        temporaries over the same postings (README, "Performance", has both costs). Shares
+        ``indices``/``indptr`` with ``counts``: the extra memory is one float32 per posting.
         """
         c = self.counts
         avgdl = max(float(self.lengths.mean()), 1.0) if self.n_docs else 1.0
@@ -100,11 +102,11 @@ class LexicalIndex:
         w = tf * (K1 + 1) / (tf + norm[c.indices])
         return sp.csc_matrix((w, c.indices, c.indptr), shape=c.shape, copy=False)
 
-    def scores(self, query: str) -> np.ndarray:
+    def scores(self, query: str) -> npt.NDArray[np.float32]:
         """BM25 score of every chunk for ``query``: float32 (n_chunks,), 0 where no term matches."""
         return self.scores_for(self.term_ids(analyze(query)))
 
-    def scores_for(self, ids: np.ndarray) -> np.ndarray:
+    def scores_for(self, ids: np.ndarray) -> npt.NDArray[np.float32]:
         """``scores`` for the query's distinct term ids (from ``term_ids``)."""
         if ids.size == 0 or self.n_docs == 0:
             return np.zeros(self.n_docs, dtype=np.float32)
@@ -135,7 +137,9 @@ def count_matrix(
     return m, vocab
 
 
-def terms_present(terms: sp.csr_matrix, s0: int, s1: int, term_ids: np.ndarray) -> np.ndarray:
+def terms_present(
+    terms: sp.csr_matrix, s0: int, s1: int, term_ids: np.ndarray
+) -> npt.NDArray[np.float32]:
     """float32 (s1 - s0, len(term_ids)): 1 where row s0 + i of ``terms`` holds term_ids[j].
 
     Read straight off the CSR arrays (term_ids sorted), in time proportional to the rows'
@@ -177,11 +181,13 @@ def rows_term_mass(
 def stack_rows(blocks: Sequence[sp.csr_matrix], n_terms: int) -> sp.csr_matrix:
     """Row blocks counted against prefixes of one vocab → one CSR matrix (rows, n_terms)."""
     if not blocks:
-        return sp.csr_matrix((0, n_terms), dtype=np.int32)
+        # scipy-stubs only types an empty (shape) matrix as float64; scipy takes any dtype.
+        return sp.csr_matrix((0, n_terms), dtype=np.int32)  # type: ignore[arg-type]
     widened = [
         sp.csr_matrix((m.data, m.indices, m.indptr), shape=(m.shape[0], n_terms)) for m in blocks
     ]
-    return sp.vstack(widened, format="csr", dtype=np.int32)
+    stacked: sp.csr_matrix = sp.vstack(widened, format="csr", dtype=np.int32)
+    return stacked
 
 
 def stack(parts: Sequence[tuple[sp.csr_matrix, np.ndarray]], vocab: dict[str, int]) -> LexicalIndex:
@@ -191,7 +197,7 @@ def stack(parts: Sequence[tuple[sp.csr_matrix, np.ndarray]], vocab: dict[str, in
     return LexicalIndex(counts, lengths.astype(np.float32), vocab)
 
 
-def prune_vocabulary(index: LexicalIndex) -> tuple[LexicalIndex, np.ndarray]:
+def prune_vocabulary(index: LexicalIndex) -> tuple[LexicalIndex, npt.NDArray[np.bool_]]:
     """Drop terms no chunk holds any more (an update removed or changed their posts).
 
     Without this an updated index would know words that a full build of the same corpus does

@@ -21,14 +21,22 @@ torch for training and for the test that holds the two together.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
+import numpy.typing as npt
 
 from tipbot.bert import BLAS, layer_norm, load_layers, run_layers
 from tipbot.errors import ConfigError
+
+if TYPE_CHECKING:
+    # Only for annotations: the question path never imports torch or transformers.
+    import torch
+    from tokenizers import Tokenizer
+    from transformers import BertModel
 
 READER_DIR = Path(__file__).resolve().parent / "models" / "reader"
 WEIGHTS = "model.safetensors"
@@ -65,12 +73,12 @@ class PairEncoder:
     The training script encodes with this very class, so what the model learned on is what it
     reads here."""
 
-    def __init__(self, tokenizer, spec: ReaderSpec) -> None:  # tokenizers.Tokenizer
+    def __init__(self, tokenizer: Tokenizer, spec: ReaderSpec) -> None:
         self.tokenizer = tokenizer
         self.spec = spec
-        self.cls = tokenizer.token_to_id("[CLS]")
-        self.sep = tokenizer.token_to_id("[SEP]")
-        self.bar = tokenizer.token_to_id("|")
+        self.cls = _token_id(tokenizer, "[CLS]")
+        self.sep = _token_id(tokenizer, "[SEP]")
+        self.bar = _token_id(tokenizer, "|")
 
     def pieces(self, texts: Sequence[str]) -> list[list[int]]:
         """Each text's word-piece ids, without special tokens."""
@@ -99,10 +107,21 @@ class PairEncoder:
         return [self.pair(q, by_title[t], ids) for (t, _), ids in zip(passages, sents, strict=True)]
 
 
+def _token_id(tokenizer: Tokenizer, token: str) -> int:
+    id_ = tokenizer.token_to_id(token)
+    assert id_ is not None, f"the tokenizer has no {token}"
+    return id_
+
+
 class Reader:
     """Scores (question, sentence) pairs: ``logits(question, [(title, sentence), …])``."""
 
-    def __init__(self, folder: Path = READER_DIR, base: Path | None = None, word=None) -> None:
+    def __init__(
+        self,
+        folder: Path = READER_DIR,
+        base: Path | None = None,
+        word: npt.NDArray[np.floating[Any]] | None = None,
+    ) -> None:
         """``base``: the packaged model folder (word embeddings, tokenizer); ``word``: its
         word-embedding table when the caller has it loaded already (the question encoder)."""
         from safetensors import SafetensorError
@@ -139,7 +158,7 @@ class Reader:
 
     def logits(
         self, question: str, passages: Sequence[tuple[str, str]], threads: int = 1
-    ) -> np.ndarray:
+    ) -> npt.NDArray[np.float32]:
         """float32 (len(passages),): how strongly each (title, sentence) answers the question.
         ``threads`` caps BLAS threads for the call, as for the question's embedding."""
         if not passages:
@@ -147,7 +166,7 @@ class Reader:
         with BLAS.cap(threads):
             return self.logits_ids(self.encoder.encode(question, passages))
 
-    def logits_ids(self, pairs: Sequence[tuple[list[int], int]]) -> np.ndarray:
+    def logits_ids(self, pairs: Sequence[tuple[list[int], int]]) -> npt.NDArray[np.float32]:
         """The same for pairs encoded already; all pairs run as one packed batch."""
         ids = np.concatenate([np.asarray(p, dtype=np.int64) for p, _ in pairs])
         positions = np.concatenate([np.arange(len(p)) for p, _ in pairs])
@@ -180,7 +199,22 @@ def _max_sim(question: np.ndarray, passage: np.ndarray) -> float:
 _TORCH_ACTIVATION = {"gelu": "gelu", "gelu_tanh": "gelu_pytorch_tanh"}
 
 
-def torch_head(dim: int, match_scale: float = 8.0):
+class ReaderHead(Protocol):
+    """What ``torch_head`` builds: a torch module (its class needs torch imported)."""
+
+    linear: torch.nn.Linear
+    match_scale: torch.nn.Parameter
+
+    def __call__(
+        self, h: torch.Tensor, types: torch.Tensor, mask: torch.Tensor
+    ) -> torch.Tensor: ...
+
+    def load_state_dict(
+        self, state_dict: Mapping[str, Any], strict: bool = True, assign: bool = False
+    ) -> Any: ...
+
+
+def torch_head(dim: int, match_scale: float = 8.0) -> ReaderHead:
     """The reader's head: a linear map of [CLS] plus ``match_scale`` times the MaxSim match of
     question and passage pieces (``_max_sim``). [CLS] starts at zero weight, so the untrained
     reader ranks by soft word overlap (identical and related pieces match), a strong start
@@ -196,7 +230,7 @@ def torch_head(dim: int, match_scale: float = 8.0):
             torch.nn.init.zeros_(self.linear.bias)
             self.match_scale = torch.nn.Parameter(torch.tensor([match_scale]))
 
-        def forward(self, h, types, mask):
+        def forward(self, h: torch.Tensor, types: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
             unit = torch.nn.functional.normalize(h, dim=-1)
             question = (types == 0) & (mask > 0)
             question[:, 0] = False  # [CLS]
@@ -207,12 +241,13 @@ def torch_head(dim: int, match_scale: float = 8.0):
             sim = sim.masked_fill(~passage[:, None, :], -2.0)
             best = sim.max(dim=-1).values * question
             match = best.sum(-1) / question.sum(-1).clamp(min=1)
-            return self.linear(h[:, 0]).squeeze(-1) + self.match_scale * match
+            first: torch.Tensor = self.linear(h[:, 0])  # the [CLS] row
+            return first.squeeze(-1) + self.match_scale * match
 
     return Head()
 
 
-def torch_model(base: Path, spec: ReaderSpec):
+def torch_model(base: Path, spec: ReaderSpec) -> tuple[BertModel, ReaderHead]:
     """The reader in torch: the packaged model's first ``spec.layers`` layers and its head
     (``torch_head``). Returns (bert, head); ``load_torch`` loads trained weights into them."""
     from transformers import BertConfig, BertModel
@@ -230,7 +265,7 @@ def torch_model(base: Path, spec: ReaderSpec):
     return bert, torch_head(config.hidden_size)
 
 
-def trained_state(bert, head) -> dict:
+def trained_state(bert: BertModel, head: ReaderHead) -> dict[str, torch.Tensor]:
     """What ships: every tensor the fine-tuning changed (the word embeddings stay frozen)."""
     state = {k: v for k, v in bert.state_dict().items() if k != "embeddings.word_embeddings.weight"}
     state = {k: v for k, v in state.items() if not k.endswith("position_ids")}
@@ -240,7 +275,7 @@ def trained_state(bert, head) -> dict:
     return {k: v.detach().to("cpu").half().contiguous() for k, v in state.items()}
 
 
-def load_torch(folder: Path, base: Path):
+def load_torch(folder: Path, base: Path) -> tuple[BertModel, ReaderHead, ReaderSpec]:
     """The shipped reader in torch (float32), for the test that holds numpy to it."""
     from safetensors.torch import load_file
 
@@ -256,11 +291,13 @@ def load_torch(folder: Path, base: Path):
     )
     missing = bert.load_state_dict(state, strict=False).missing_keys
     assert set(missing) <= {"embeddings.word_embeddings.weight", "embeddings.position_ids"}, missing
-    bert.eval()
+    bert.eval()  # type: ignore[no-untyped-call]  # transformers leaves PreTrainedModel.eval unannotated
     return bert, head, spec
 
 
-def torch_padded(pairs: Sequence[tuple[list[int], int]]):
+def torch_padded(
+    pairs: Sequence[tuple[list[int], int]],
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Encoded pairs as one padded torch batch: (ids, token types, attention mask)."""
     import torch
 
@@ -275,7 +312,9 @@ def torch_padded(pairs: Sequence[tuple[list[int], int]]):
     return ids, types, mask
 
 
-def torch_logits(bert, head, pairs: Sequence[tuple[list[int], int]]):
+def torch_logits(
+    bert: BertModel, head: ReaderHead, pairs: Sequence[tuple[list[int], int]]
+) -> torch.Tensor:
     """Logits of encoded pairs in torch, padded to one batch: float tensor (len(pairs),)."""
     ids, types, mask = torch_padded(pairs)
     h = bert(input_ids=ids, token_type_ids=types, attention_mask=mask).last_hidden_state

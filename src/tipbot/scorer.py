@@ -15,6 +15,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 
 from tipbot.extract import Features
 
@@ -26,13 +27,13 @@ COLUMNS = (
 )  # fmt: skip
 
 
-def design(f: Features) -> np.ndarray:
+def design(f: Features) -> npt.NDArray[np.float64]:
     """float64 (n sentences, len(COLUMNS)): the scorer's inputs for one post."""
     base = np.stack([f.dense, f.lexical, f.local, f.in_chunk, f.typed, f.title], axis=1)
     return design_from(base, np.array([len(s) for s in f.sentences]))
 
 
-def design_from(base: np.ndarray, chars: np.ndarray) -> np.ndarray:
+def design_from(base: np.ndarray, chars: np.ndarray) -> npt.NDArray[np.float64]:
     """``design`` from the six feature columns of ``Features`` (dense, lexical, local,
     in_chunk, typed, title) as (n, 6) and each sentence's length in characters."""
     base = base.astype(np.float64)
@@ -50,7 +51,7 @@ def design_from(base: np.ndarray, chars: np.ndarray) -> np.ndarray:
     return np.stack([np.asarray(c, dtype=np.float64) for c in cols], axis=1)
 
 
-def load_linear(path: Path, columns: tuple[str, ...]) -> tuple[np.ndarray, float]:
+def load_linear(path: Path, columns: tuple[str, ...]) -> tuple[npt.NDArray[np.float64], float]:
     """(weights, bias) of a linear model fitted by a training script over ``columns``; a file
     fitted on other columns is refused (ValueError), never read in the wrong order."""
     raw = json.loads(path.read_text(encoding="utf-8"))
@@ -63,6 +64,6 @@ class LinearScorer:
     def __init__(self, path: Path = SCORER_FILE) -> None:
         self.weights, self.bias = load_linear(path, COLUMNS)
 
-    def scores(self, f: Features) -> np.ndarray:
+    def scores(self, f: Features) -> npt.NDArray[np.float32]:
         """float32 (n sentences,): higher is likelier to answer."""
         return (design(f) @ self.weights + self.bias).astype(np.float32)

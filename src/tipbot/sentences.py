@@ -30,7 +30,7 @@ _NEXT_START = re.compile(r"\s*[\"'“‘(\[¿¡«]*(.)")
 _WORD_BEFORE = re.compile(r"([A-Za-z.]+)\.$")
 
 
-def _starts_sentence(text: str, m: re.Match, end: int, limit: int) -> bool:
+def _starts_sentence(text: str, m: re.Match[str], end: int, limit: int) -> bool:
     """Does a sentence start after the candidate end ``m``? A capital letter or digit in any
     script does; after a CJK full stop anything does (those scripts have no case or spaces)."""
     if text[m.start()] in "。！？":
@@ -93,8 +93,8 @@ def split_sentences(text: str, max_chars: int = MAX_SENTENCE_CHARS) -> list[Sent
             out.extend(_trimmed(text, start, end, max_chars))
             start = end
         out.extend(_trimmed(text, start, para_end, max_chars))
-        m = _PARA.search(text, para_end)
-        para_start = m.end() if m else len(text)
+        gap = _PARA.search(text, para_end)
+        para_start = gap.end() if gap else len(text)
     return out
 
 

@@ -122,7 +122,7 @@ class _TextExtractor(HTMLParser):
         self.parts: list[str] = []
         self._skip = 0
 
-    def handle_starttag(self, tag: str, attrs: list) -> None:
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag in self._SKIP:
             self._skip += 1
         elif tag in self._BLOCK:
@@ -175,9 +175,9 @@ def _defuse(markup: str) -> str:
     text is rebuilt once, so this pass is linear too.
     """
     tail_start = markup.rfind(">") + 1
-    found: dict[re.Pattern, tuple[int, re.Match | None]] = {}
+    found: dict[re.Pattern[str], tuple[int, re.Match[str] | None]] = {}
 
-    def first_after(pattern: re.Pattern, pos: int) -> re.Match | None:
+    def first_after(pattern: re.Pattern[str], pos: int) -> re.Match[str] | None:
         # The leftmost match at or after pos, reusing an earlier search begun before pos.
         if pattern in found:
             since, m = found[pattern]
@@ -187,7 +187,7 @@ def _defuse(markup: str) -> str:
         found[pattern] = (pos, m)
         return m
 
-    def close_of(i: int) -> re.Match | None:
+    def close_of(i: int) -> re.Match[str] | None:
         """Where the comment or marked section at ``i`` ends; None if the parser cannot end it."""
         if markup.startswith("<!--", i):
             return first_after(_COMMENT_END, i + 4)

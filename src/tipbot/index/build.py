@@ -13,8 +13,11 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
+import scipy.sparse as sp
 
 import tipbot
 from tipbot.chunk import Segmented, embed_text, enforce_model_limit, segment
@@ -51,7 +54,7 @@ class BuildReport:
     issues: tuple[ReadIssue, ...]
 
 
-def _stamp(path: Path) -> dict:
+def _stamp(path: Path) -> dict[str, Any]:
     """Size, mtime and sha256 of a corpus file; an unreadable file is stamped as such."""
     try:
         st = path.stat()
@@ -60,7 +63,7 @@ def _stamp(path: Path) -> dict:
         return {"unreadable": e.strerror or str(e)}
 
 
-def file_stamps(cfg: Config) -> dict[str, dict]:
+def file_stamps(cfg: Config) -> dict[str, dict[str, Any]]:
     """Every corpus file's stamp: what 'stale' is judged against."""
     return {str(p.resolve()): _stamp(p) for p in corpus_files(cfg.corpus.paths)}
 
@@ -73,7 +76,7 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def corpus_changed(cfg: Config, manifest: dict) -> bool:
+def corpus_changed(cfg: Config, manifest: dict[str, Any]) -> bool:
     """True when the corpus files differ from those the index was built from.
 
     Cheap on the common path: a file whose size and mtime match is not hashed again. A
@@ -104,7 +107,7 @@ def corpus_present(cfg: Config) -> bool:
     return any(p.exists() for p in cfg.corpus.paths)
 
 
-def settings(cfg: Config, embedder_name: str) -> dict:
+def settings(cfg: Config, embedder_name: str) -> dict[str, Any]:
     """The settings an index is only valid for: a change in any of them needs a full build."""
     return {
         "model": embedder_name,
@@ -114,7 +117,7 @@ def settings(cfg: Config, embedder_name: str) -> dict:
     }
 
 
-def check_settings(cfg: Config, manifest: dict, embedder_name: str) -> None:
+def check_settings(cfg: Config, manifest: dict[str, Any], embedder_name: str) -> None:
     want = settings(cfg, embedder_name)
     have = {k: manifest.get(k) for k in want}
     diff = [
@@ -160,7 +163,7 @@ def _segment_all(cfg: Config, posts: Sequence[Post], embedder: Embedder) -> list
 
 def _embed(
     segs: Sequence[Segmented], embedder: Embedder, progress: Progress | None
-) -> tuple[list[np.ndarray], list[np.ndarray]]:
+) -> tuple[list[npt.NDArray[np.float32]], list[npt.NDArray[np.float32]]]:
     """Chunk and sentence vectors per post, from one length-sorted pass over the chunks.
 
     Sentence vectors are pooled from the chunk's own token vectors (see
@@ -225,21 +228,24 @@ class _PostRows:
     """Everything the index holds about one post, ready to be stacked."""
 
     post: Post
-    chunk_start: np.ndarray
-    chunk_end: np.ndarray
-    chunk_sent_start: np.ndarray  # relative to the post's first sentence
-    chunk_sent_end: np.ndarray
-    sent_start: np.ndarray
-    sent_end: np.ndarray
-    chunk_vectors: np.ndarray
-    sentence_vectors: np.ndarray
-    counts: object  # scipy CSR rows against the vocab
-    sentence_terms: object  # scipy CSR: which terms each sentence holds
-    sent_title_share: np.ndarray  # float32: share of the title's terms each sentence repeats
+    chunk_start: npt.NDArray[np.int32]
+    chunk_end: npt.NDArray[np.int32]
+    chunk_sent_start: npt.NDArray[np.int32]  # relative to the post's first sentence
+    chunk_sent_end: npt.NDArray[np.int32]
+    sent_start: npt.NDArray[np.int32]
+    sent_end: npt.NDArray[np.int32]
+    chunk_vectors: npt.NDArray[np.float32]
+    sentence_vectors: npt.NDArray[np.float32]
+    counts: sp.csr_matrix  # rows against the vocab
+    sentence_terms: sp.csr_matrix  # which terms each sentence holds
+    sent_title_share: npt.NDArray[np.float32]  # share of the title's terms each sentence repeats
 
 
 def _rows_from_segment(
-    seg: Segmented, cv: np.ndarray, sv: np.ndarray, vocab: dict[str, int]
+    seg: Segmented,
+    cv: npt.NDArray[np.float32],
+    sv: npt.NDArray[np.float32],
+    vocab: dict[str, int],
 ) -> tuple[_PostRows, dict[str, int]]:
     chunks, sents = seg.chunks, seg.sentences
     counts, vocab = count_matrix([analyze(embed_text(seg.post, c)) for c in chunks], vocab)
@@ -306,7 +312,7 @@ class _Reuse:
 
 
 def _assemble(
-    rows: Sequence[_PostRows], vocab: dict[str, int], dim: int, manifest: dict, kind: str
+    rows: Sequence[_PostRows], vocab: dict[str, int], dim: int, manifest: dict[str, Any], kind: str
 ) -> store.IndexData:
     n_chunks = [len(r.chunk_start) for r in rows]
     n_sents = [len(r.sent_start) for r in rows]
@@ -352,7 +358,7 @@ def _assemble(
     )
 
 
-def _manifest(cfg: Config, embedder: Embedder, read: CorpusRead) -> dict:
+def _manifest(cfg: Config, embedder: Embedder, read: CorpusRead) -> dict[str, Any]:
     return {
         "format": store.FORMAT,
         "build_id": store.new_build_id(),
@@ -369,7 +375,7 @@ def _manifest(cfg: Config, embedder: Embedder, read: CorpusRead) -> dict:
     }
 
 
-def _up_to_date(cfg: Config, manifest: dict) -> bool:
+def _up_to_date(cfg: Config, manifest: dict[str, Any]) -> bool:
     """The published build is what an update would produce now."""
     return (
         manifest.get("requested_kind") == cfg.index.kind
@@ -403,6 +409,7 @@ def build_index(
             # Nothing to do: typically another process built it while this one waited for the
             # lock (two `tipbot ask` started on a stale index). Publishing a copy would cost a
             # re-assembly (an HNSW graph rebuild at scale) and a reload in every bot.
+            assert old.path is not None  # a loaded build knows its folder
             return BuildReport(
                 build_dir=Path(old.path),
                 posts=len(old.posts),
@@ -430,6 +437,7 @@ def build_index(
             if post.id in fresh:
                 r, vocab = _rows_from_segment(*fresh[post.id], vocab)
             else:
+                assert reuse is not None  # only an unchanged post is not fresh
                 r = reuse.rows(post.id)
             rows.append(r)
         data = _assemble(rows, vocab, embedder.dim, _manifest(cfg, embedder, read), cfg.index.kind)

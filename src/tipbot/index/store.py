@@ -36,9 +36,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 import faiss
 import numpy as np
+import numpy.typing as npt
 import scipy.sparse as sp
 
 from tipbot.errors import IndexBusy, IndexDamaged, IndexError_, IndexMissing
@@ -73,21 +75,21 @@ class IndexData:
     sent_title_share: float32 (sentences,) share of the post title's terms the sentence repeats
     """
 
-    manifest: dict
+    manifest: dict[str, Any]
     posts: tuple[Post, ...]
-    chunk_post: np.ndarray
-    chunk_start: np.ndarray
-    chunk_end: np.ndarray
-    chunk_sent_start: np.ndarray
-    chunk_sent_end: np.ndarray
-    sent_post: np.ndarray
-    sent_start: np.ndarray
-    sent_end: np.ndarray
-    post_sent: np.ndarray
-    post_days: np.ndarray
-    sent_title_share: np.ndarray
-    chunk_vectors: np.ndarray
-    sentence_vectors: np.ndarray
+    chunk_post: npt.NDArray[np.int32]
+    chunk_start: npt.NDArray[np.int32]
+    chunk_end: npt.NDArray[np.int32]
+    chunk_sent_start: npt.NDArray[np.int32]
+    chunk_sent_end: npt.NDArray[np.int32]
+    sent_post: npt.NDArray[np.int32]
+    sent_start: npt.NDArray[np.int32]
+    sent_end: npt.NDArray[np.int32]
+    post_sent: npt.NDArray[np.int32]
+    post_days: npt.NDArray[np.int32]
+    sent_title_share: npt.NDArray[np.float32]
+    chunk_vectors: npt.NDArray[np.float32]
+    sentence_vectors: npt.NDArray[np.float32]
     dense: faiss.Index
     lexical: LexicalIndex
     sentence_terms: sp.csr_matrix  # (sentences, terms): term counts per sentence
@@ -95,7 +97,8 @@ class IndexData:
 
     @property
     def build_id(self) -> str:
-        return self.manifest.get("build_id", "")
+        build_id: str = self.manifest.get("build_id", "")
+        return build_id
 
     @cached_property
     def post_rows(self) -> dict[str, int]:
@@ -103,7 +106,7 @@ class IndexData:
         return {post.id: i for i, post in enumerate(self.posts)}
 
     @cached_property
-    def label_posts(self) -> dict[str, np.ndarray]:
+    def label_posts(self) -> dict[str, npt.NDArray[np.int64]]:
         """Case-folded label → the post rows that carry it (int64, ascending). Built on the
         first question with a label filter, then a dictionary lookup for every other."""
         rows: dict[str, list[int]] = {}
@@ -146,7 +149,7 @@ def _fsync_dir(path: Path) -> None:
 
 def _write_file(path: Path, data: bytes | str) -> None:
     mode = "wb" if isinstance(data, bytes) else "w"
-    with open(path, mode, **({} if isinstance(data, bytes) else {"encoding": "utf-8"})) as f:
+    with open(path, mode, encoding=None if isinstance(data, bytes) else "utf-8") as f:
         f.write(data)
         f.flush()
         os.fsync(f.fileno())
@@ -166,7 +169,7 @@ def write_build(data: IndexData, root: Path) -> Path:
     """
     builds = root / BUILDS
     builds.mkdir(parents=True, exist_ok=True)
-    build_id = data.manifest["build_id"]
+    build_id: str = data.manifest["build_id"]
     tmp = builds / f"{build_id}.tmp"
     if tmp.exists():
         shutil.rmtree(tmp)
@@ -239,7 +242,7 @@ def current_build_dir(root: Path) -> Path:
     return path
 
 
-def read_manifest(build_dir: Path) -> dict:
+def read_manifest(build_dir: Path) -> dict[str, Any]:
     try:
         manifest = json.loads((build_dir / "manifest.json").read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -261,7 +264,7 @@ def read_manifest(build_dir: Path) -> dict:
     return manifest
 
 
-def _check_files(build_dir: Path, manifest: dict) -> None:
+def _check_files(build_dir: Path, manifest: dict[str, Any]) -> None:
     for name, size in manifest.get("files", {}).items():
         path = build_dir / name
         if not path.exists():

@@ -160,6 +160,7 @@ def _make_post(entry: ET.Element, base_url: str, source: str) -> tuple[Post | No
     try:
         date = _date(raw_date) if raw_date and raw_date.strip() else None
     except ValueError:
+        assert raw_date is not None  # _date only ran on a date
         return None, f"'published' is not an ISO 8601 date, got {raw_date.strip()!r}; skipped"
     title = clip_title(_title(entry.find(ATOM + "title"))) or _title_from_text(text)
     # Labels: every category but the kind (the 2018 export writes them without a scheme).

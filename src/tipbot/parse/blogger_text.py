@@ -59,7 +59,7 @@ def sniff(text: str) -> bool:
     )
 
 
-def _parse_date(m: re.Match) -> dt.date | None:
+def _parse_date(m: re.Match[str]) -> dt.date | None:
     try:
         return dt.date(int(m.group(3)), _MONTHS[m.group(1)], int(m.group(2)))
     except ValueError:

@@ -10,12 +10,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from tipbot.types import Answer, Quote
 
 NOTHING = "The archive has nothing that answers this."
 
 
-def quote_dict(q: Quote) -> dict:
+def quote_dict(q: Quote) -> dict[str, Any]:
     return {
         "post_id": q.post_id,
         "title": q.title,
@@ -28,8 +30,8 @@ def quote_dict(q: Quote) -> dict:
     }
 
 
-def answer_dict(answer: Answer) -> dict:
-    out: dict = {
+def answer_dict(answer: Answer) -> dict[str, Any]:
+    out: dict[str, Any] = {
         "question": answer.question,
         "answered": answer.answered,
         "results": [quote_dict(q) for q in answer.results],

@@ -19,6 +19,7 @@ import math
 import re
 import urllib.parse
 from collections.abc import Iterator, Mapping
+from typing import Any
 
 from tipbot.errors import SourceError
 from tipbot.sources.entry import Entry, Listing, Site, clean_title, iso_date
@@ -68,7 +69,9 @@ def feed_url(base: str, kind: str, label: str, **params: object) -> str:
     return f"{path}?{urllib.parse.urlencode(query)}"
 
 
-def pull(fetcher: Fetcher, site: Site, previous: Mapping[str, Entry], state: Mapping) -> Listing:
+def pull(
+    fetcher: Fetcher, site: Site, previous: Mapping[str, Entry], state: Mapping[str, Any]
+) -> Listing:
     """Read the blog: everything on a first pull, only what changed on a later one."""
     base, url_label = blog_and_label(site.url)
     label = site.label or url_label
@@ -112,7 +115,7 @@ def _complete(count: int, total: int | None) -> bool:
     return total is not None and count == total
 
 
-def _pages(fetcher: Fetcher, url: str) -> Iterator[tuple[dict, int | None]]:
+def _pages(fetcher: Fetcher, url: str) -> Iterator[tuple[dict[str, Any], int | None]]:
     """Each page of a feed with the feed's total, following ``next`` links to the end."""
     seen = {url}
     limit = None
@@ -143,14 +146,14 @@ def _single(fetcher: Fetcher, base: str, key: str) -> Entry:
     return _entry(data["entry"], url)
 
 
-def _load(response: Response, url: str) -> dict:
+def _load(response: Response, url: str) -> dict[str, Any]:
     data = response.json(url, "Blogger's JSON feed")
     if not isinstance(data, dict):
         raise SourceError(url, "not Blogger's JSON feed: expected an object")
     return data
 
 
-def _list(value: object) -> list[dict]:
+def _list(value: object) -> list[dict[str, Any]]:
     return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
 
 
@@ -158,19 +161,19 @@ def _text(value: object) -> str:
     return str(value.get("$t", "")) if isinstance(value, dict) else ""
 
 
-def _total(feed: dict) -> int | None:
+def _total(feed: dict[str, Any]) -> int | None:
     raw = _text(feed.get("openSearch$totalResults")).strip()
     return int(raw) if raw.isdigit() else None
 
 
-def _key(e: dict, url: str) -> str:
+def _key(e: dict[str, Any], url: str) -> str:
     key = _text(e.get("id")).strip()
     if not key:
         raise SourceError(url, "an entry without an id")
     return key
 
 
-def _entry(e: dict, url: str) -> Entry:
+def _entry(e: dict[str, Any], url: str) -> Entry:
     if not isinstance(e, dict):
         raise SourceError(url, "an entry that is not an object")
     key = _key(e, url)

@@ -55,8 +55,10 @@ def detect(fetcher: Fetcher, url: str) -> tuple[str, str]:
     where = page.url
     api = next((k["href"] for k in head.links if k.get("rel") == _WP_REL and k.get("href")), "")
     header = re.search(r'<([^>]+)>\s*;\s*rel="?https://api\.w\.org/"?', page.header("link"))
-    if api or header:
-        return "wordpress", urllib.parse.urljoin(where, api or header.group(1))
+    if api:
+        return "wordpress", urllib.parse.urljoin(where, api)
+    if header:
+        return "wordpress", urllib.parse.urljoin(where, header.group(1))
     feeds = [
         urllib.parse.urljoin(where, k["href"])
         for k in head.links

@@ -14,6 +14,7 @@ import email.utils
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from tipbot.textutil import clip_title, html_to_lines
 
@@ -40,9 +41,9 @@ class Entry:
     html: str  # the post's body, HTML or plain text
     summary_only: bool = False  # the source gave a summary, not the whole post
 
-    def record(self) -> dict:
+    def record(self) -> dict[str, Any]:
         """The JSONL line (tipbot.parse.jsonl): its fields, plus what the next pull needs."""
-        record = {"title": self.title, "date": self.published, "url": self.url}
+        record: dict[str, Any] = {"title": self.title, "date": self.published, "url": self.url}
         record |= {"labels": list(self.labels), "text": self.html}
         record |= {"source_id": self.key, "updated": self.updated}
         if self.summary_only:
@@ -50,7 +51,7 @@ class Entry:
         return record
 
     @classmethod
-    def from_record(cls, record: Mapping) -> Entry:
+    def from_record(cls, record: Mapping[str, Any]) -> Entry:
         return cls(
             key=str(record["source_id"]),
             title=str(record.get("title", "")),
@@ -73,7 +74,7 @@ class Listing:
     complete: bool
     not_modified: bool = False  # a conditional request answered 304: nothing changed
     # What the next pull sends back (ETag, Last-Modified) and where it found the posts.
-    state: dict = field(default_factory=dict)
+    state: dict[str, Any] = field(default_factory=dict)
     requests_saved: int = 0  # for reports only
 
 
@@ -111,4 +112,4 @@ def published_since(published: str, since: dt.date | None) -> bool:
     if since is None:
         return True
     day = re.match(r"\d{4}-\d{2}-\d{2}", published)
-    return bool(day) and dt.date.fromisoformat(day.group()) >= since
+    return day is not None and dt.date.fromisoformat(day.group()) >= since

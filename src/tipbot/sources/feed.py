@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
+from typing import Any
 
 import feedparser
 
@@ -34,7 +35,9 @@ def looks_like_feed(response: Response) -> bool:
     )
 
 
-def pull(fetcher: Fetcher, site: Site, previous: Mapping[str, Entry], state: Mapping) -> Listing:
+def pull(
+    fetcher: Fetcher, site: Site, previous: Mapping[str, Entry], state: Mapping[str, Any]
+) -> Listing:
     url = site.url
     conditional = {}
     if previous and state.get("etag"):

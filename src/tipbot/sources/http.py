@@ -23,6 +23,7 @@ import urllib.parse
 import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from tipbot import __version__
 from tipbot.errors import SourceError
@@ -234,7 +235,9 @@ class Fetcher:
             self._last_end = self._clock()
         return Response(url, 200, head, body)
 
-    def _read(self, resp: http.client.HTTPResponse, head: dict, url: str, start: float) -> bytes:
+    def _read(
+        self, resp: http.client.HTTPResponse, head: dict[str, Any], url: str, start: float
+    ) -> bytes:
         """The whole body, within the byte cap and the deadline; a cut body is transient."""
         s = self.settings
         declared = head.get("content-length", "").strip()

@@ -16,6 +16,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypedDict, Unpack
 
 from tipbot.config import Config, SyncConfig, SyncSource
 from tipbot.errors import CorpusError, SourceError, TipbotError
@@ -121,7 +122,21 @@ def merge(previous: Mapping[str, Entry], listing: Listing) -> _Merged:
     return _Merged(ordered, new, changed, removed, unchanged, kept)
 
 
-def http_settings(sync: SyncConfig, **changes: object) -> HttpSettings:
+class HttpChanges(TypedDict, total=False):
+    """The HttpSettings fields a caller of ``http_settings`` may set."""
+
+    delay: float
+    connect_timeout: float
+    read_timeout: float
+    deadline: float
+    retries: int
+    backoff: float
+    max_bytes: int
+    max_retry_after: float
+    contact: str
+
+
+def http_settings(sync: SyncConfig, **changes: Unpack[HttpChanges]) -> HttpSettings:
     """The HTTP limits for pulls, from the [sync] section."""
     settings = HttpSettings(
         delay=sync.delay_seconds,

@@ -22,6 +22,7 @@ import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from tipbot.errors import CorpusError
 from tipbot.sources.entry import Entry
@@ -58,7 +59,7 @@ class Stored:
     path: Path
     state_path: Path
     entries: dict[str, Entry]
-    state: dict
+    state: dict[str, Any]
 
     @property
     def exists(self) -> bool:
@@ -123,7 +124,7 @@ def locked(folder: Path) -> Iterator[None]:
         os.close(fd)  # closing frees the lock
 
 
-def publish(stored: Stored, entries: list[Entry] | None, state: dict) -> None:
+def publish(stored: Stored, entries: list[Entry] | None, state: dict[str, Any]) -> None:
     """Write the posts (None: they did not change) and the state, each atomically.
 
     The posts go first: if the process dies between the two renames, the next pull meets new

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import urllib.parse
 from collections.abc import Iterator, Mapping
+from typing import Any
 
 from tipbot.errors import SourceError
 from tipbot.sources.entry import Entry, Listing, Site, clean_title, iso_date
@@ -47,14 +48,20 @@ def endpoint(root: str, route: str, **params: object) -> str:
     return f"{root.rstrip('/')}/{route}" + (f"?{query}" if query else "")
 
 
-def pull(fetcher: Fetcher, site: Site, previous: Mapping[str, Entry], state: Mapping) -> Listing:
+def pull(
+    fetcher: Fetcher, site: Site, previous: Mapping[str, Entry], state: Mapping[str, Any]
+) -> Listing:
     root = state.get("api_root") or api_root(site.url)
-    filters = {"after": f"{site.since.isoformat()}T00:00:00" if site.since else ""}
+    filters: dict[str, str | int] = {
+        "after": f"{site.since.isoformat()}T00:00:00" if site.since else ""
+    }
     if site.label:
         filters |= _label_filter(fetcher, root, site.label)
     keep = {"api_root": root}
     if not previous:
-        entries, seen, total = [], set(), None
+        entries: list[Entry] = []
+        seen: set[str] = set()
+        total: int | None = None
         url = endpoint(root, "wp/v2/posts", per_page=PAGE, _embed=EMBED, **filters)
         for posts, page_total in _pages(fetcher, url):
             total = page_total
@@ -94,7 +101,7 @@ def _label_filter(fetcher: Fetcher, root: str, label: str) -> dict[str, int]:
     raise SourceError(root, f"has no category or tag named {label!r}: check the label's spelling")
 
 
-def _pages(fetcher: Fetcher, url: str) -> Iterator[tuple[list[dict], int | None]]:
+def _pages(fetcher: Fetcher, url: str) -> Iterator[tuple[list[dict[str, Any]], int | None]]:
     """Each page of a listing and its ``X-WP-Total``, up to ``X-WP-TotalPages``."""
     page = 1
     while True:
@@ -119,19 +126,19 @@ def _load(response: Response, url: str) -> object:
     return response.json(url, "the WordPress REST API's JSON")
 
 
-def _id(post: dict, url: str) -> int:
+def _id(post: dict[str, Any], url: str) -> int:
     value = post.get("id")
     if not isinstance(value, int) or isinstance(value, bool):
         raise SourceError(url, f"a post without a numeric id ({value!r})")
     return value
 
 
-def _rendered(post: dict, key: str) -> str:
+def _rendered(post: dict[str, Any], key: str) -> str:
     value = post.get(key)
     return str(value.get("rendered", "")) if isinstance(value, dict) else ""
 
 
-def _entry(post: dict, url: str) -> Entry | None:
+def _entry(post: dict[str, Any], url: str) -> Entry | None:
     """The post, or None for a password-protected one (its content is not public)."""
     key = str(_id(post, url))
     content = post.get("content")
