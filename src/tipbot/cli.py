@@ -8,6 +8,7 @@ import datetime as dt
 import json
 import logging
 import sys
+from typing import Any
 
 import click
 from rich.markup import escape
@@ -27,7 +28,7 @@ from tipbot.errors import QuestionError, TipbotError
 class TipbotGroup(click.Group):
     """Turns tipbot's own errors into one line and exit code 1, never a traceback."""
 
-    def invoke(self, ctx: click.Context):
+    def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except TipbotError as e:
@@ -102,7 +103,15 @@ def _date(value: str | None, name: str) -> dt.date | None:
 @click.option("--label", help="Only posts with this label.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object per question.")
 @click.pass_context
-def ask(ctx, question, k, since, until, label, as_json):
+def ask(
+    ctx: click.Context,
+    question: str,
+    k: int | None,
+    since: str | None,
+    until: str | None,
+    label: str | None,
+    as_json: bool,
+) -> None:
     """Answer QUESTION with quotes from the archive; `-` reads one question a line from stdin.
 
     A line may also be JSON: {"conversation": "ID", "question": "…"}. Lines with the same ID
@@ -141,7 +150,12 @@ def ask(ctx, question, k, since, until, label, as_json):
             # a JSON row with --json, a line on stderr otherwise.
             failed = True
             if as_json:
-                row = {"question": line, "answered": False, "results": [], "error": str(e)}
+                row: dict[str, object] = {
+                    "question": line,
+                    "answered": False,
+                    "results": [],
+                    "error": str(e),
+                }
                 if conversation is not None:
                     row["conversation"] = conversation
                 print(json.dumps(row, ensure_ascii=False), flush=True)
@@ -201,7 +215,7 @@ class LineError(QuestionError):
 
 
 @main.group()
-def index():
+def index() -> None:
     """Build, update and inspect the index (for maintainers)."""
 
 
@@ -220,7 +234,7 @@ def _build_command(name: str, incremental: bool, doc: str) -> None:
     @_strict
     @_wait
     @click.pass_context
-    def command(ctx, strict, wait):
+    def command(ctx: click.Context, strict: bool, wait: bool) -> None:
         run_build(ctx, incremental=incremental, strict=strict, wait=wait)
 
 
@@ -247,7 +261,7 @@ _build_command(
 @index.command()
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON object.")
 @click.pass_context
-def info(ctx, as_json):
+def info(ctx: click.Context, as_json: bool) -> None:
     """What the index holds, and whether the corpus changed since it was built.
 
     \b

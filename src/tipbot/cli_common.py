@@ -8,16 +8,27 @@ output mode: `--json` keeps stdout pure JSON, never the warnings quiet.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 import click
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeRemainingColumn,
+)
 
 from tipbot.config import Config, load_config
 from tipbot.types import ReadIssue
+
+if TYPE_CHECKING:
+    from tipbot.archive import Archive
 
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
@@ -30,11 +41,12 @@ def get_config(ctx: click.Context) -> Config:
     """The config of this run, loaded once from `--config` (or its default)."""
     if "config" not in ctx.obj:
         ctx.obj["config"] = load_config(ctx.obj.get("config_path"))
-    return ctx.obj["config"]
+    cfg: Config = ctx.obj["config"]
+    return cfg
 
 
 @contextmanager
-def progress_bar(enabled: bool = True) -> Iterator:
+def progress_bar(enabled: bool = True) -> Iterator[Callable[[str, int, int], None] | None]:
     """A progress callback for index builds, drawn on stderr."""
     if not enabled:
         yield None
@@ -46,7 +58,7 @@ def progress_bar(enabled: bool = True) -> Iterator:
         TimeRemainingColumn(),
     )
     with Progress(*columns, console=err, transient=True) as bar:
-        tasks: dict[str, int] = {}
+        tasks: dict[str, TaskID] = {}
 
         def update(stage: str, done: int, total: int) -> None:
             if stage not in tasks:
@@ -76,7 +88,7 @@ def report_issues(issues: tuple[ReadIssue, ...]) -> None:
         err.print(f"[yellow]warning:[/] … and {len(issues) - MAX_ISSUES_SHOWN} more problems")
 
 
-def open_archive(ctx: click.Context, *, quiet: bool = False):
+def open_archive(ctx: click.Context, *, quiet: bool = False) -> Archive:
     """The shared Archive; builds the index first when it is missing or stale.
 
     ``quiet`` (the `--json` modes) leaves out the progress bar only: why the index is being

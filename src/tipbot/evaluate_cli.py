@@ -8,17 +8,24 @@ form, `tipbot eval run run`).
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich import box
-from rich.console import Group
+from rich.console import Console, Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
 from tipbot.cli_common import err, open_archive, out, warn
 from tipbot.errors import TipbotError
 from tipbot.evaluate import parse_floor
+
+if TYPE_CHECKING:
+    from rich.progress import TaskID
+
+    from tipbot.evaluate import Report
 
 EXIT_BELOW_FLOOR = 3
 
@@ -33,7 +40,7 @@ class EvalGroup(click.Group):
 
 
 @click.group(name="eval", cls=EvalGroup)
-def eval_group():
+def eval_group() -> None:
     """Measure retrieval, quotes, abstention and latency on a question set.
 
     \b
@@ -47,7 +54,7 @@ def eval_group():
     """
 
 
-def _modes(ctx, param, value):
+def _modes(ctx: click.Context, param: click.Parameter, value: str) -> list[str]:
     from tipbot.evaluate import MODES
 
     modes = [m.strip() for m in value.split(",") if m.strip()]
@@ -73,8 +80,19 @@ def _modes(ctx, param, value):
 @click.option("--modes", default="lexical,dense,hybrid", show_default=True, callback=_modes, help="Retrieval modes to compare beside the pipeline.")  # fmt: skip
 @click.pass_context
 def run(
-    ctx, questions, qrels, fmt, k, as_json, per_question, run_out, plot, floors, floors_file, modes
-):
+    ctx: click.Context,
+    questions: str,
+    qrels: str | None,
+    fmt: str,
+    k: int,
+    as_json: bool,
+    per_question: bool,
+    run_out: str | None,
+    plot: str | None,
+    floors: tuple[str, ...],
+    floors_file: str | None,
+    modes: list[str],
+) -> None:
     """Evaluate the archive on QUESTIONS, side by side for each retrieval mode.
 
     QUESTIONS is tipbot JSONL ({"question", "gold": [post ids], "answers": [...]}; empty gold
@@ -105,14 +123,14 @@ def run(
             )
         from tipbot.evaluate_chat import parse_conversation_floor
 
-        floors = _parse_floors(parse_conversation_floor, floors, floors_file, questions)
-        _run_conversations(ctx, questions, as_json, per_question, [f for f, _ in floors])
+        turn_floors = _parse_floors(parse_conversation_floor, floors, floors_file, questions)
+        _run_conversations(ctx, questions, as_json, per_question, [f for f, _ in turn_floors])
         return
-    floors = _parse_floors(parse_floor, floors, floors_file, questions)
-    for (name, _), where in floors:
+    placed = _parse_floors(parse_floor, floors, floors_file, questions)
+    for (name, _), where in placed:
         if "." in name and name.split(".")[0] not in modes:
             raise click.UsageError(f"{where} {name}: add {name.split('.')[0]} to --modes")
-    floors = [f for f, _ in floors]
+    parsed = [f for f, _ in placed]
     qset = load_questions(questions, fmt, qrels)
     if not qset.questions:
         raise TipbotError(f"{questions} holds no questions: one JSON object a line")
@@ -134,10 +152,15 @@ def run(
         print(json.dumps(data, ensure_ascii=False))
     else:
         out.print(render_report(report, per_question, out.width))
-    _report_floors(ctx, below_floors(data, floors), len(floors))
+    _report_floors(ctx, below_floors(data, parsed), len(parsed))
 
 
-def _parse_floors(parse, given, floors_file, questions) -> list[tuple[tuple[str, float], str]]:
+def _parse_floors(
+    parse: Callable[[str], tuple[str, float]],
+    given: tuple[str, ...],
+    floors_file: str | None,
+    questions: str,
+) -> list[tuple[tuple[str, float], str]]:
     """The floors of --fail-under and of the --floors file's table for QUESTIONS, each parsed
     with ``parse`` (question or conversation metrics) and paired with where it came from."""
     sources = [("--fail-under", v) for v in given]
@@ -180,7 +203,7 @@ def _floors_table(path: str, questions: str) -> list[str]:
 
 
 def _run_conversations(
-    ctx, path, as_json: bool, per_turn: bool, parsed: list[tuple[str, float]]
+    ctx: click.Context, path: str, as_json: bool, per_turn: bool, parsed: list[tuple[str, float]]
 ) -> None:
     from tipbot.evaluate_chat import (
         below_conversation_floors,
@@ -206,7 +229,7 @@ def _run_conversations(
     _report_floors(ctx, below_conversation_floors(report, parsed), len(parsed))
 
 
-def _report_floors(ctx, failures: list[str], floors: int) -> None:
+def _report_floors(ctx: click.Context, failures: list[str], floors: int) -> None:
     """One line per floor missed, and exit code EXIT_BELOW_FLOOR; or say all were met."""
 
     for line in failures:
@@ -224,7 +247,7 @@ _SHORT = {
 }
 
 
-def render_conversations(report: dict) -> Group:
+def render_conversations(report: dict[str, Any]) -> Group:
     from tipbot.evaluate_chat import TURN_METRICS
 
     title = f"{report['conversations']} conversations, {report['turns']} turns"
@@ -242,7 +265,7 @@ def render_conversations(report: dict) -> Group:
                 *(_fmt(row[m]) for m in TURN_METRICS), style="dim" if label == "alone" else None,
                 end_section=label == "alone",
             )  # fmt: skip
-    parts: list = [table]
+    parts: list[RenderableType] = [table]
     if report.get("per_turn"):
         turns = Table(box=box.SIMPLE, title="per turn (with context)", title_justify="left")
         for col in ("conv", "turn", "kind", "aiq@1", "alone", "read with", "question"):
@@ -269,13 +292,13 @@ def render_conversations(report: dict) -> Group:
 class _progress:
     """A bar on stderr while questions are asked (invisible when stderr is not a terminal)."""
 
-    def __init__(self, console):
+    def __init__(self, console: Console) -> None:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
         self.bar = Progress(TextColumn("asking"), BarColumn(), MofNCompleteColumn(), console=console, transient=True, auto_refresh=False)  # fmt: skip
-        self.task = None
+        self.task: TaskID | None = None
 
-    def __enter__(self):
+    def __enter__(self) -> Callable[[int, int], None]:
         self.bar.__enter__()
         return self.update
 
@@ -284,15 +307,15 @@ class _progress:
             self.task = self.bar.add_task("asking", total=total)
         self.bar.update(self.task, completed=done, refresh=True)
 
-    def __exit__(self, *exc):
-        return self.bar.__exit__(*exc)
+    def __exit__(self, *exc: Any) -> None:
+        self.bar.__exit__(*exc)
 
 
 @eval_group.command("feedback-to-qrels")
 @click.argument("feedback", type=click.Path(exists=True, dir_okay=False))
 @click.option("-o", "--output", default="qrels.tsv", show_default=True, type=click.Path(dir_okay=False), help="Qrels TSV to write.")  # fmt: skip
 @click.option("--queries-out", type=click.Path(dir_okay=False), help="Queries JSONL to write [default: queries.jsonl beside the qrels].")  # fmt: skip
-def feedback_to_qrels_cmd(feedback, output, queries_out):
+def feedback_to_qrels_cmd(feedback: str, output: str, queries_out: str | None) -> None:
     """Turn the bot's 👍/👎 log (FEEDBACK, JSON lines) into BEIR qrels + queries.
 
     Each vote judges every post shown with it: up → relevance 1, down → 0. On a declined
@@ -335,7 +358,7 @@ def _fmt(v: float | None) -> str:
     return "n/a" if v is None else f"{v:.3f}"
 
 
-def render_report(report, per_question: bool = False, width: int = 100) -> Group:
+def render_report(report: Report, per_question: bool = False, width: int = 100) -> Group:
     from tipbot.evaluate import LENGTHS, METRICS
 
     a = report.abstention
@@ -358,7 +381,7 @@ def render_report(report, per_question: bool = False, width: int = 100) -> Group
             Text(shown(v), style="green" if v is not None and v == best else "") for v in values
         ]
         table.add_row(metric, *cells)
-    parts: list = [table]
+    parts: list[RenderableType] = [table]
     lines = []
     if n_off:
         d = a["declined_unanswerable"]
@@ -401,7 +424,7 @@ def render_report(report, per_question: bool = False, width: int = 100) -> Group
     return Group(*parts)
 
 
-def _question_table(report, width: int) -> Table:
+def _question_table(report: Report, width: int) -> Table:
     table = Table(box=box.SIMPLE, title="per question (pipeline)", title_justify="left")
     cols = {"id": 13, "recall@1": 8, "aiq@3": 5, "answered": 8, "ms": 5}
     for col, w in cols.items():

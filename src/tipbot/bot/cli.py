@@ -13,10 +13,15 @@ import logging
 import os
 import signal
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import click
 
 from tipbot.errors import ConfigError, TipbotError
+
+if TYPE_CHECKING:
+    from tipbot.archive import Archive
+    from tipbot.config import BotConfig, ConversationConfig
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +36,10 @@ BAD_TOKEN = (
 
 
 async def run_bot(
-    token: str, load_archive: Callable[[], object], settings=None, conversation=None
+    token: str,
+    load_archive: Callable[[], Archive],
+    settings: BotConfig | None = None,
+    conversation: ConversationConfig | None = None,
 ) -> None:
     """Log in first (a bad token fails in a second, not after loading the model), then load the
     archive in a thread, then connect to the gateway and serve until closed. ``settings`` and

@@ -103,7 +103,7 @@ class TipClient(discord.Client):
         self._reload_task = asyncio.create_task(self._reload_loop(), name="tipbot-reload")
         if self.archive is None or self.archive.cfg.sync.sources:
             # Waits for the archive; with no [sync] sources it then ends (see sync_loop).
-            self._sync_task = asyncio.create_task(sync.sync_loop(self), name="tipbot-sync")
+            self._sync_task = asyncio.create_task(sync.sync_loop(self.service), name="tipbot-sync")
 
     async def login(self, token: str) -> None:
         base = api_base.api_base()

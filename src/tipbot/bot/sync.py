@@ -1,7 +1,7 @@
 """The bot's scheduled sync: every ``[sync] every``, pull each ``[sync] sources`` blog into the
 corpus, update the index when a post came, changed or went, and load the new build.
 
-    task = asyncio.create_task(sync_loop(client))     # TipClient does this when sources are set
+    task = asyncio.create_task(sync_loop(service))    # TipClient does this when sources are set
 
 Pulls and the index update run in a worker thread: the event loop never waits on them, and
 questions are answered from the current index meanwhile. A pull that fails is logged and
@@ -16,15 +16,21 @@ import asyncio
 import datetime as dt
 import logging
 import threading
-from typing import Any
+from typing import TYPE_CHECKING
 
 from tipbot.config import Config
 from tipbot.sources.pull import PullReport, last_synced, pull_sources
 
+if TYPE_CHECKING:
+    from tipbot.archive import Archive
+    from tipbot.bot.service import BotService
+
 log = logging.getLogger(__name__)
 
 
-def sync_once(cfg: Config, archive: Any, stop: threading.Event | None = None) -> list[PullReport]:
+def sync_once(
+    cfg: Config, archive: Archive, stop: threading.Event | None = None
+) -> list[PullReport]:
     """Pull every source, then update and reload the index if the corpus changed (blocking)."""
     from tipbot.index import build_index
 
@@ -52,11 +58,12 @@ def first_wait(cfg: Config, now: dt.datetime | None = None) -> float:
     return max(0.0, cfg.sync.every_seconds - (now - last).total_seconds())
 
 
-async def sync_loop(client: Any) -> None:
-    """Run the schedule until cancelled; ``client.archive`` may still be loading at first."""
-    while client.archive is None:
-        await asyncio.sleep(client.settings.reload_check_seconds)
-    cfg: Config = client.archive.cfg
+async def sync_loop(service: BotService) -> None:
+    """Run the schedule until cancelled; ``service.archive`` may still be loading at first."""
+    while service.archive is None:
+        await asyncio.sleep(service.settings.reload_check_seconds)
+    archive = service.archive
+    cfg = archive.cfg
     if not cfg.sync.sources:
         return
     stop = threading.Event()
@@ -66,7 +73,7 @@ async def sync_loop(client: Any) -> None:
             await asyncio.sleep(wait)
             wait = cfg.sync.every_seconds
             try:
-                await asyncio.to_thread(sync_once, cfg, client.archive, stop)
+                await asyncio.to_thread(sync_once, cfg, archive, stop)
             except Exception:
                 log.exception("sync failed; the current index keeps answering")
     finally:

@@ -21,7 +21,7 @@ import scipy.sparse as sp
 
 import tipbot
 from tipbot.chunk import Segmented, embed_text, enforce_model_limit, segment
-from tipbot.config import Config
+from tipbot.config import Config, IndexKind
 from tipbot.embed import Embedder
 from tipbot.errors import CorpusError, IndexError_, IndexMismatch
 from tipbot.index import dense, store
@@ -312,7 +312,11 @@ class _Reuse:
 
 
 def _assemble(
-    rows: Sequence[_PostRows], vocab: dict[str, int], dim: int, manifest: dict[str, Any], kind: str
+    rows: Sequence[_PostRows],
+    vocab: dict[str, int],
+    dim: int,
+    manifest: dict[str, Any],
+    kind: IndexKind,
 ) -> store.IndexData:
     n_chunks = [len(r.chunk_start) for r in rows]
     n_sents = [len(r.sent_start) for r in rows]

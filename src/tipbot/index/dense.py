@@ -73,8 +73,9 @@ def read(path: Path, kind: str) -> faiss.Index:
     # between processes; the other kinds are read into memory.
     flags = faiss.IO_FLAG_MMAP_IFC if kind == IndexKind.FLAT else 0
     index = faiss.read_index(str(path), flags)
-    if kind == IndexKind.HNSW:
-        faiss.downcast_index(index).hnsw.efSearch = HNSW_EF_SEARCH
+    inner = faiss.downcast_index(index)
+    if isinstance(inner, faiss.IndexHNSW):  # the search breadth is not stored in the file
+        inner.hnsw.efSearch = HNSW_EF_SEARCH
     return index
 
 
@@ -122,11 +123,17 @@ def search_subset(
     bitmap = np.packbits(mask, bitorder="little")
     selector = faiss.IDSelectorBitmap(len(mask), faiss.swig_ptr(bitmap))
     inner = faiss.downcast_index(index)
+    # faiss's bundled type hints leave out SearchParametersHNSW and the keyword arguments its
+    # SWIG wrappers accept for every SearchParameters class (the filtered-search tests run
+    # each of these three).
+    params: faiss.SearchParameters
     if isinstance(inner, faiss.IndexHNSW):
-        params = faiss.SearchParametersHNSW(sel=selector, efSearch=max(HNSW_EF_SEARCH, 4 * k))
+        efs = max(HNSW_EF_SEARCH, 4 * k)
+        params = faiss.SearchParametersHNSW(sel=selector, efSearch=efs)  # type: ignore[attr-defined]
     elif isinstance(inner, faiss.IndexIVF):
-        params = faiss.SearchParametersIVF(sel=selector, nprobe=inner.nprobe)
+        params = faiss.SearchParametersIVF(sel=selector, nprobe=inner.nprobe)  # type: ignore[call-arg]
     else:
-        params = faiss.SearchParameters(sel=selector)
+        params = faiss.SearchParameters(sel=selector)  # type: ignore[call-arg]
     _, ids = index.search(query.reshape(1, -1), k, params=params)
-    return ids[0][ids[0] >= 0]
+    found: np.ndarray = ids[0][ids[0] >= 0]
+    return found

@@ -8,7 +8,7 @@ made when the answer is printed, from the console it is printed on.
 from __future__ import annotations
 
 from rich import box
-from rich.console import Console, ConsoleOptions, Group, RenderResult
+from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
 from rich.panel import Panel
 from rich.style import Style
 from rich.text import Text
@@ -58,7 +58,7 @@ class AnswerView:
 
 
 def render_parts(answer: Answer, terminal: bool) -> Group:
-    parts: list = []
+    parts: list[RenderableType] = []
     if answer.note:
         parts.append(Text(f"note: {answer.note}", style="yellow"))
     if answer.context:

@@ -48,7 +48,16 @@ def _since(value: str | None) -> dt.date | None:
 )
 @click.option("--update", is_flag=True, help="Then run `tipbot index update`.")
 @click.pass_context
-def pull_command(ctx, url, label, format_, since, into, delay, update):
+def pull_command(
+    ctx: click.Context,
+    url: str,
+    label: str,
+    format_: str,
+    since: str | None,
+    into: Path | None,
+    delay: float | None,
+    update: bool,
+) -> None:
     """Read every post of the blog at URL and write them into the archive.
 
     \b
@@ -74,7 +83,7 @@ def pull_command(ctx, url, label, format_, since, into, delay, update):
             f"warning: {folder} is not in [corpus] paths: the index will not read it",
             markup=False,
         )
-    settings = http_settings(cfg.sync, **({"delay": delay} if delay is not None else {}))
+    settings = http_settings(cfg.sync) if delay is None else http_settings(cfg.sync, delay=delay)
     report = pull(url, folder, format=format_, label=label, since=_since(since), settings=settings)
     for note in report.notes():
         err.print(f"warning: {note}", markup=False, soft_wrap=True)
