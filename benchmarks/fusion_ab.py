@@ -1,8 +1,10 @@
-"""The cost of each fusion (and of the sentence-overlap signal) on the question path, side by
+r"""The cost of each fusion (and of the sentence-overlap signal) on the question path, side by
 side over one built index.
 
-    .venv/bin/python benchmarks/fusion_ab.py --corpus /tmp/b/10000-random/corpus --index /tmp/b/10000-random/index
-    .venv/bin/python benchmarks/fusion_ab.py --config /tmp/squad/config.toml   # an index a config names
+    .venv/bin/python benchmarks/fusion_ab.py --corpus /tmp/b/10000-random/corpus \
+        --index /tmp/b/10000-random/index
+    .venv/bin/python benchmarks/fusion_ab.py \
+        --config /tmp/squad/config.toml   # an index a config names
 
 Each dev-set question is embedded once; then ``retrieve.search`` runs for every variant in
 turn, the order rotating from question to question so that a busy moment of the machine falls

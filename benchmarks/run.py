@@ -48,9 +48,13 @@ QUESTIONS = [
 
 # Follow-ups as chat users type them, each asked after one of QUESTIONS with it as context.
 FOLLOWUPS = [
-    "How many took part?", "Who paid for it?", "And in which countries?", "When did that start?",
-    "What did they say about it?", "Did the OSCE do the same?",
-]  # fmt: skip
+    "How many took part?",
+    "Who paid for it?",
+    "And in which countries?",
+    "When did that start?",
+    "What did they say about it?",
+    "Did the OSCE do the same?",
+]
 
 COLD_START = """
 import sys, time
@@ -58,7 +62,9 @@ t0 = float(sys.argv[1])
 from tipbot.archive import Archive
 from tipbot.config import parse_config
 from pathlib import Path
-cfg = parse_config({"corpus": {"paths": [sys.argv[2]]}, "index": {"dir": sys.argv[3]}}, Path(sys.argv[3]))
+cfg = parse_config(
+    {"corpus": {"paths": [sys.argv[2]]}, "index": {"dir": sys.argv[3]}}, Path(sys.argv[3])
+)
 Archive.open(cfg, build_if_needed=False).ask("Who funds victims of trafficking?")
 elapsed = time.time() - t0
 # VmHWM is this process's own peak; ru_maxrss would include the parent's, inherited at fork.
@@ -217,15 +223,17 @@ def bench(
 
     cold = subprocess.run(
         [sys.executable, "-c", COLD_START, str(time.time()), str(corpus), str(cfg.index.dir)],
-        capture_output=True, text=True, check=True,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     cold_s, rss = (float(x) for x in cold.stdout.split()[-2:])
 
     vectors = np.asarray(data.chunk_vectors)
     return {
         "posts": n_posts,
-        "chunks": int(len(data.chunk_post)),
-        "sentences": int(len(data.sent_post)),
+        "chunks": len(data.chunk_post),
+        "sentences": len(data.sent_post),
         **{k: built.get(k) for k in BUILD_KEYS},
         "ask_p50_ms": round(pct(ask_ms, 50), 1),
         "ask_p95_ms": round(pct(ask_ms, 95), 1),
@@ -253,21 +261,37 @@ def bench(
 
 
 BUILD_KEYS = (
-    "build_s", "chunks_per_s", "bare_embed_s", "build_over_bare", "update_s",
-    "update_embedded_chunks", "update_over_build", "load_1min_after_build_and_bare",
-)  # fmt: skip
+    "build_s",
+    "chunks_per_s",
+    "bare_embed_s",
+    "build_over_bare",
+    "update_s",
+    "update_embedded_chunks",
+    "update_over_build",
+    "load_1min_after_build_and_bare",
+)
 
 COLUMNS = [
-    ("posts", "posts"), ("chunks", "chunks"), ("build_s", "build s"), ("bare_embed_s", "bare s"),
-    ("build_over_bare", "build/bare"), ("update_s", "update s"), ("update_over_build", "update/build"),
-    ("ask_p50_ms", "ask p50 ms"), ("ask_p95_ms", "ask p95 ms"),
-    ("ask_no_reader_p50_ms", "no reader p50 ms"), ("followup_p50_ms", "follow-up p50 ms"),
-    ("followup_p95_ms", "follow-up p95 ms"), ("followup_over_alone_p50", "follow-up/alone"),
+    ("posts", "posts"),
+    ("chunks", "chunks"),
+    ("build_s", "build s"),
+    ("bare_embed_s", "bare s"),
+    ("build_over_bare", "build/bare"),
+    ("update_s", "update s"),
+    ("update_over_build", "update/build"),
+    ("ask_p50_ms", "ask p50 ms"),
+    ("ask_p95_ms", "ask p95 ms"),
+    ("ask_no_reader_p50_ms", "no reader p50 ms"),
+    ("followup_p50_ms", "follow-up p50 ms"),
+    ("followup_p95_ms", "follow-up p95 ms"),
+    ("followup_over_alone_p50", "follow-up/alone"),
     ("embed_q_p50_ms", "embed q ms"),
     ("st_q_p50_ms", "ST q ms"),
-    ("ask_over_embed_p50", "ask/embed"), ("cold_start_s", "cold s"), ("peak_rss_mb", "RSS MB"),
+    ("ask_over_embed_p50", "ask/embed"),
+    ("cold_start_s", "cold s"),
+    ("peak_rss_mb", "RSS MB"),
     ("index_mb", "index MB"),
-]  # fmt: skip
+]
 
 
 def main() -> None:
@@ -276,16 +300,18 @@ def main() -> None:
     ap.add_argument("--questions", type=int, default=60)
     ap.add_argument("--out", type=Path, default=HERE / "out" / "results.json")
     ap.add_argument(
-        "--random-vectors", action="store_true",
+        "--random-vectors",
+        action="store_true",
         help="build with random vectors instead of the model (question path at large sizes)",
-    )  # fmt: skip
+    )
     ap.add_argument(
         "--workdir", type=Path, help="keep archives and indexes here (default: a temp dir)"
     )
     ap.add_argument(
-        "--reuse", action="store_true",
+        "--reuse",
+        action="store_true",
         help="with --workdir: skip the build figures when an index is already there",
-    )  # fmt: skip
+    )
     args = ap.parse_args()
     sizes = args.posts or [1000]
     embedder = Embedder()

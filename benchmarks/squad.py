@@ -1,9 +1,12 @@
-"""tipbot on a public reading-comprehension benchmark: SQuAD v1.1's development set.
+r"""tipbot on a public reading-comprehension benchmark: SQuAD v1.1's development set.
 
     .venv/bin/python benchmarks/squad.py --squad dev-v1.1.json --workdir /tmp/squad
-    .venv/bin/python benchmarks/squad.py --squad dev-v1.1.json --workdir /tmp/squad --questions 0  # all 10,570
-    .venv/bin/python benchmarks/squad.py --squad dev-v1.1.json --workdir /tmp/long --questions 0 --post-chars 3000
-    .venv/bin/python benchmarks/squad.py --squad dev-v1.1.json --workdir /tmp/off --offtopic corpus --questions 1000
+    .venv/bin/python benchmarks/squad.py --squad dev-v1.1.json --workdir /tmp/squad \
+        --questions 0  # all 10,570
+    .venv/bin/python benchmarks/squad.py --squad dev-v1.1.json --workdir /tmp/long \
+        --questions 0 --post-chars 3000
+    .venv/bin/python benchmarks/squad.py --squad dev-v1.1.json --workdir /tmp/off \
+        --offtopic corpus --questions 1000
 
 Each Wikipedia paragraph becomes a post (2,067 of them, titled by their article, so the other
 paragraphs of the same article are the hard distractors), and each crowd-written question asks
@@ -20,8 +23,9 @@ sentences, not ~5. With ``--offtopic CORPUS`` the questions are asked of another
 declined_unanswerable is the share of unrelated questions tipbot declines.
 
 SQuAD has no off-topic questions of its own, so otherwise the abstention figure here is only
-the share of answerable questions tipbot answers. The data is not shipped with tipbot (CC BY-SA 4.0); pass
-the path of ``dev-v1.1.json``. Results go to ``WORKDIR/results.json`` and a table is printed.
+the share of answerable questions tipbot answers. The data is not shipped with tipbot
+(CC BY-SA 4.0); pass the path of ``dev-v1.1.json``. Results go to ``WORKDIR/results.json`` and
+a table is printed.
 """
 
 from __future__ import annotations
@@ -72,9 +76,13 @@ def _groups(paragraphs: list[dict], post_chars: int) -> list[list[dict]]:
 
 
 def convert(
-    squad: Path, workdir: Path, n_questions: int, seed: int, post_chars: int = 0,
+    squad: Path,
+    workdir: Path,
+    n_questions: int,
+    seed: int,
+    post_chars: int = 0,
     offtopic: Path | None = None,
-) -> tuple[int, int]:  # fmt: skip
+) -> tuple[int, int]:
     """SQuAD JSON → workdir/corpus/squad.jsonl (posts) and workdir/questions.jsonl.
     Returns (posts, questions). ``offtopic``: the questions go without gold, and the config
     reads that corpus instead of the SQuAD posts."""
@@ -218,11 +226,13 @@ def print_tables(results: dict) -> None:
         else "paragraphs as posts"
     )
     print(
-        f"\nSQuAD v1.1 dev: {results['posts']} {shape}, {results['questions']} questions (seed {results['seed']})\n"
+        f"\nSQuAD v1.1 dev: {results['posts']} {shape}, {results['questions']} questions "
+        f"(seed {results['seed']})\n"
     )
     if results["offtopic"]:
         print(
-            f"asked of {results['offtopic']} without gold: declined {ab['declined_unanswerable']:.4f}",
+            f"asked of {results['offtopic']} without gold: "
+            f"declined {ab['declined_unanswerable']:.4f}",
             end="",
         )
         if plain:
@@ -233,27 +243,34 @@ def print_tables(results: dict) -> None:
     print("| --- | --- | --- | --- | --- |")
     for mode, r in modes.items():
         print(
-            f"| {mode} | {r['success@1']:.3f} | {r['recall@1']:.3f} | {r['recall@5']:.3f} | {r['mrr@10']:.3f} |"
+            f"| {mode} | {r['success@1']:.3f} | {r['recall@1']:.3f} | {r['recall@5']:.3f} "
+            f"| {r['mrr@10']:.3f} |"
         )
     print("\n| quotes | answer in first | in first three | first quote chars |")
     print("| --- | --- | --- | --- |")
     base = results["single_sentence_baseline"]
     print(
-        f"| single most similar sentence (hybrid, no abstention) | {base['answer_in_quote@1']:.3f} | {base['answer_in_quote@3']:.3f} | {base['mean_first_quote_chars']:.0f} |"
+        "| single most similar sentence (hybrid, no abstention) "
+        f"| {base['answer_in_quote@1']:.3f} | {base['answer_in_quote@3']:.3f} "
+        f"| {base['mean_first_quote_chars']:.0f} |"
     )
     for mode, r in modes.items():
         print(
-            f"| {mode}, no abstention | {r['answer_in_quote@1']:.3f} | {r['answer_in_quote@3']:.3f} | {r['quote_chars']:.0f} |"
+            f"| {mode}, no abstention | {r['answer_in_quote@1']:.3f} "
+            f"| {r['answer_in_quote@3']:.3f} | {r['quote_chars']:.0f} |"
         )
     if plain:
         print(
-            f"| tipbot ask without the reader | {plain['answer_in_quote@1']:.3f} | {plain['answer_in_quote@3']:.3f} | {plain['quote_chars']:.0f} |"
+            f"| tipbot ask without the reader | {plain['answer_in_quote@1']:.3f} "
+            f"| {plain['answer_in_quote@3']:.3f} | {plain['quote_chars']:.0f} |"
         )
     print(
-        f"| tipbot ask | {m['answer_in_quote@1']:.3f} | {m['answer_in_quote@3']:.3f} | {m['quote_chars']:.0f} |"
+        f"| tipbot ask | {m['answer_in_quote@1']:.3f} | {m['answer_in_quote@3']:.3f} "
+        f"| {m['quote_chars']:.0f} |"
     )
     print(
-        f"\nanswered {ab.get('answered_answerable')}, latency p50 {report['latency_ms'].get('p50')} ms"
+        f"\nanswered {ab.get('answered_answerable')}, "
+        f"latency p50 {report['latency_ms'].get('p50')} ms"
     )
     print(f"build {results['build_s']:.0f} s, eval {results['eval_s']:.0f} s")
 

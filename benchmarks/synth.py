@@ -19,12 +19,19 @@ from pathlib import Path
 SEED_CORPUS = (
     Path(__file__).resolve().parent.parent / "corpus" / "intergovernmental-organizations.txt"
 )
-PLACES = "Albania Moldova Kenya Nepal Serbia Ukraine Nigeria Cambodia Bosnia Egypt Trinidad Peru Laos Ghana Chile Romania Vietnam Bolivia Jordan Malawi".split()
+PLACES = (
+    "Albania Moldova Kenya Nepal Serbia Ukraine Nigeria Cambodia Bosnia Egypt Trinidad Peru Laos "
+    "Ghana Chile Romania Vietnam Bolivia Jordan Malawi"
+).split()
 ORGS = "UNODC IOM OSCE ILO UNICEF UNHCR Europol Interpol ASTRA UN.GIFT".split()
-NAMES = "Amara Boris Chen Dana Elif Farid Greta Hugo Ines Jonas Kira Luis Mira Nadia Omar Petra Rafael Sofia Tariq Vera".split()
-TOPICS = "forced labour;sexual exploitation;child trafficking;border control;victim support;prosecution;awareness campaign;organ trafficking;domestic servitude;supply chains".split(
-    ";"
-)
+NAMES = (
+    "Amara Boris Chen Dana Elif Farid Greta Hugo Ines Jonas Kira Luis Mira Nadia Omar Petra "
+    "Rafael Sofia Tariq Vera"
+).split()
+TOPICS = (
+    "forced labour;sexual exploitation;child trafficking;border control;victim support;"
+    "prosecution;awareness campaign;organ trafficking;domestic servitude;supply chains"
+).split(";")
 
 
 def seed_sentences() -> list[str]:

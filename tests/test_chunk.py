@@ -35,7 +35,10 @@ def post_of(text: str, title: str = "A title") -> Post:
 
 
 def test_abbreviations_do_not_end_sentences():
-    text = 'Mr. Costa met U.N. officials in the U.S. on Monday. Costs hit $2.4 billion. "Act now!" he said.'
+    text = (
+        "Mr. Costa met U.N. officials in the U.S. on Monday. Costs hit $2.4 billion. "
+        '"Act now!" he said.'
+    )
     got = [text[s.start : s.end] for s in split_sentences(text)]
     assert got == [
         "Mr. Costa met U.N. officials in the U.S. on Monday.",

@@ -40,7 +40,10 @@ def test_ask_json_has_the_documented_shape(seed_cfg):
 
 
 def test_ask_json_stdin_answers_each_line_with_one_model_load(seed_cfg):
-    questions = "Who paid for billboards in Ukraine?\n\nbanana bread recipe\n...\nWhat does ALDE stand for?\n"
+    questions = (
+        "Who paid for billboards in Ukraine?\n\nbanana bread recipe\n...\n"
+        "What does ALDE stand for?\n"
+    )
     r = run("--config", seed_cfg, "ask", "--json", "-k", "2", "-", input=questions)
     lines = [json.loads(x) for x in r.stdout.splitlines()]
     assert [x["question"] for x in lines] == [

@@ -220,8 +220,12 @@ def test_chat_on_a_terminal(seed_cfg):
     env = {**os.environ, "COLUMNS": "200", "TERM": "dumb"}
     proc = subprocess.Popen(
         [sys.executable, "-m", "tipbot", "--config", str(seed_cfg), "chat"],
-        stdin=secondary, stdout=secondary, stderr=secondary, env=env, close_fds=True,
-    )  # fmt: skip
+        stdin=secondary,
+        stdout=secondary,
+        stderr=secondary,
+        env=env,
+        close_fds=True,
+    )
     os.close(secondary)
     seen = b""
 
@@ -275,20 +279,20 @@ def _conversation_file(tmp_path: Path) -> Path:
             "question": UKRAINE,
             "gold": [UKRAINE_POST],
             "answers": ["1,800"],
-        },  # fmt: skip
+        },
         {
             "conversation": "c1",
             "turn": 2,
             "question": OFFICERS,
             "gold": [UKRAINE_POST],
             "answers": ["1,800"],
-        },  # fmt: skip
+        },
         {
             "conversation": "c1",
             "turn": 3,
             "question": "any good pizza near the station?",
             "gold": [],
-        },  # fmt: skip
+        },
     ]
     path = tmp_path / "conv.jsonl"
     path.write_text("".join(json.dumps(t) + "\n" for t in turns), encoding="utf-8")
@@ -299,9 +303,19 @@ def test_eval_reports_conversations_by_kind_with_and_without_context(seed_cfg, t
     path = _conversation_file(tmp_path)
     r = CliRunner().invoke(
         main,
-        ["--config", str(seed_cfg), "eval", str(path), "--json", "--per-question",
-         "--fail-under", "followup.answer_in_quote@1=1", "--fail-under", "offtopic.declined=1"],
-    )  # fmt: skip
+        [
+            "--config",
+            str(seed_cfg),
+            "eval",
+            str(path),
+            "--json",
+            "--per-question",
+            "--fail-under",
+            "followup.answer_in_quote@1=1",
+            "--fail-under",
+            "offtopic.declined=1",
+        ],
+    )
     assert r.exit_code == 0, r.output
     report = json.loads(r.stdout)
     assert report["conversations"] == 1 and report["turns"] == 3
@@ -314,17 +328,19 @@ def test_eval_reports_conversations_by_kind_with_and_without_context(seed_cfg, t
     # The table names each kind of turn with context and alone.
     table = CliRunner().invoke(main, ["--config", str(seed_cfg), "eval", str(path)])
     lines = table.stdout.splitlines()
-    row = next(i for i, line in enumerate(lines) if line.split()[:2] == ["followup", "context"])  # fmt: skip
+    row = next(i for i, line in enumerate(lines) if line.split()[:2] == ["followup", "context"])
     assert lines[row + 1].split()[:2] == ["alone", "1"]
 
 
 def test_eval_names_a_bad_conversation_file_and_a_bad_floor(seed_cfg, tmp_path):
     bad = tmp_path / "gap.jsonl"
     bad.write_text(
-        json.dumps({"conversation": "c", "turn": 1, "question": "a?", "gold": []}) + "\n"
-        + json.dumps({"conversation": "c", "turn": 3, "question": "b?", "gold": []}) + "\n",
+        json.dumps({"conversation": "c", "turn": 1, "question": "a?", "gold": []})
+        + "\n"
+        + json.dumps({"conversation": "c", "turn": 3, "question": "b?", "gold": []})
+        + "\n",
         encoding="utf-8",
-    )  # fmt: skip
+    )
     r = CliRunner().invoke(main, ["--config", str(seed_cfg), "eval", str(bad)])
     assert r.exit_code == 1
     assert "conversation 'c' has turns [1, 3]: number them 1, 2, 3" in r.output

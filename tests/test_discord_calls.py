@@ -168,8 +168,9 @@ def test_discord_question_reaches_faiss_in_six_calls(archive, tmp_path, monkeypa
     )
     index_cls = type(archive.data.dense)
     monkeypatch.setattr(index_cls, "search", probe.faiss_search(index_cls.search))
-    settings = BotConfig(cooldown_questions=100, reload_check_seconds=60.0,
-                         feedback_file=tmp_path / "feedback.jsonl")  # fmt: skip
+    settings = BotConfig(
+        cooldown_questions=100, reload_check_seconds=60.0, feedback_file=tmp_path / "feedback.jsonl"
+    )
 
     async def one(send, answered) -> list[str]:
         """Ask one question and wait for its answer; its chain of calls."""
@@ -190,9 +191,10 @@ def test_discord_question_reaches_faiss_in_six_calls(archive, tmp_path, monkeypa
             async def followup(interaction: dict) -> dict:
                 token = interaction["token"]
                 await stub.wait_request(
-                    lambda r: r.method == "POST" and r.path.startswith("/webhooks/")
-                    and token in r.path
-                )  # fmt: skip
+                    lambda r: (
+                        r.method == "POST" and r.path.startswith("/webhooks/") and token in r.path
+                    )
+                )
                 return [m for m in stub.messages.values() if not m["flags"] & 128][-1]
 
             probe.handed.clear()

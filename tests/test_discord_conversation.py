@@ -30,8 +30,12 @@ OTHER = "What does ALDE stand for?"
 
 
 def bot_settings(tmp_path) -> BotConfig:
-    return BotConfig(cooldown_questions=100, cooldown_seconds=60.0, reload_check_seconds=0.1,
-                     feedback_file=tmp_path / "feedback.jsonl")  # fmt: skip
+    return BotConfig(
+        cooldown_questions=100,
+        cooldown_seconds=60.0,
+        reload_check_seconds=0.1,
+        feedback_file=tmp_path / "feedback.jsonl",
+    )
 
 
 def someone(name: str) -> dict:
@@ -50,8 +54,11 @@ async def answer_to(stub, msg: dict) -> dict:
 
     req = await stub.wait_until(check)
     assert limit_problems(req.body) == []
-    (sent,) = [m for m in stub.messages.values()
-               if str((m.get("message_reference") or {}).get("message_id")) == msg["id"]]  # fmt: skip
+    (sent,) = [
+        m
+        for m in stub.messages.values()
+        if str((m.get("message_reference") or {}).get("message_id")) == msg["id"]
+    ]
     return sent
 
 

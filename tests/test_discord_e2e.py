@@ -21,8 +21,12 @@ NONSENSE = "what is the recipe for chocolate cake?"
 
 
 def bot_settings(tmp_path, **changes) -> BotConfig:
-    base = dict(cooldown_questions=100, cooldown_seconds=60.0, reload_check_seconds=0.1,
-                feedback_file=tmp_path / "votes" / "feedback.jsonl")  # fmt: skip
+    base = dict(
+        cooldown_questions=100,
+        cooldown_seconds=60.0,
+        reload_check_seconds=0.1,
+        feedback_file=tmp_path / "votes" / "feedback.jsonl",
+    )
     return BotConfig(**{**base, **changes})
 
 
@@ -281,8 +285,16 @@ def test_discord_feedback_button_writes_a_line(archive, tmp_path):
 
 def test_discord_long_answers_keep_limits(archive, tmp_path):
     post = archive.data.posts[0]
-    long = Quote(post.id, "T*" * 400, post.date, post.url, post.url + "#:~:text=x",
-                 " … ".join([post.text] * 8), ((0, 1),), 1.0)  # fmt: skip
+    long = Quote(
+        post.id,
+        "T*" * 400,
+        post.date,
+        post.url,
+        post.url + "#:~:text=x",
+        " … ".join([post.text] * 8),
+        ((0, 1),),
+        1.0,
+    )
     scripted = Scripted(archive, Answer("q", True, (long,) * 5, note="n" * 3000))
 
     async def scenario():
@@ -371,8 +383,19 @@ def test_discord_reload_after_rebuild(embedder, archive, tmp_path):
     corpus = tmp_path / "corpus"
     corpus.mkdir()
     posts = archive.data.posts[:3]
-    lines = [json.dumps({"id": p.id, "title": p.title, "date": p.date.isoformat(), "url": p.url,
-                         "labels": list(p.labels), "text": p.text}) for p in posts]  # fmt: skip
+    lines = [
+        json.dumps(
+            {
+                "id": p.id,
+                "title": p.title,
+                "date": p.date.isoformat(),
+                "url": p.url,
+                "labels": list(p.labels),
+                "text": p.text,
+            }
+        )
+        for p in posts
+    ]
     (corpus / "posts.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
     cfg = make_config(tmp_path, [corpus])
     fresh = Archive.open(cfg, embedder=embedder)
@@ -382,10 +405,14 @@ def test_discord_reload_after_rebuild(embedder, archive, tmp_path):
     async def scenario():
         async with bot_session(fresh, bot_settings(tmp_path)) as s:
             before = fresh.data.build_id
-            new = {"id": "2024-05-01-lighthouse", "title": "Lighthouse keepers learn the signs",
-                   "date": "2024-05-01", "url": "https://example.org/2024/05/lighthouse.html",
-                   "text": f"In May {fact} to recognise trafficked crew on passing fishing "
-                           "boats. The course ran for three weeks."}  # fmt: skip
+            new = {
+                "id": "2024-05-01-lighthouse",
+                "title": "Lighthouse keepers learn the signs",
+                "date": "2024-05-01",
+                "url": "https://example.org/2024/05/lighthouse.html",
+                "text": f"In May {fact} to recognise trafficked crew on passing fishing "
+                "boats. The course ran for three weeks.",
+            }
             with open(corpus / "posts.jsonl", "a", encoding="utf-8") as f:
                 f.write(json.dumps(new) + "\n")
             build = asyncio.create_task(

@@ -31,8 +31,13 @@ from tipbot.render.discord import (
 from tipbot.types import Answer, Quote
 
 
-def quote(text: str, title: str = "A post", link: str = "https://example.org/p#:~:text=a",
-          post_id: str = "p1", date: dt.date | None = dt.date(2011, 10, 18)) -> Quote:  # fmt: skip
+def quote(
+    text: str,
+    title: str = "A post",
+    link: str = "https://example.org/p#:~:text=a",
+    post_id: str = "p1",
+    date: dt.date | None = dt.date(2011, 10, 18),
+) -> Quote:
     return Quote(post_id, title, date, "https://example.org/p", link, text, ((0, 1),), 1.0)
 
 
@@ -85,8 +90,16 @@ def test_discord_escape_roundtrip(text):
 def test_discord_http_url_only_http():
     assert http_url("https://example.org/p#:~:text=a,b") == "https://example.org/p#:~:text=a,b"
     assert http_url("HTTP://example.org/") == "HTTP://example.org/"
-    for bad in ("javascript:alert(1)", "ftp://x.org/f", "/relative", "", None,
-                "https://exa mple.org", "https://", "data:text/html,hi"):  # fmt: skip
+    for bad in (
+        "javascript:alert(1)",
+        "ftp://x.org/f",
+        "/relative",
+        "",
+        None,
+        "https://exa mple.org",
+        "https://",
+        "data:text/html,hi",
+    ):
         assert http_url(bad) is None
 
 
@@ -218,9 +231,12 @@ _quote = st.builds(
 )
 def test_discord_random_answers_keep_limits(results, answered, note, question, show):
     answer = Answer(
-        question, answered, tuple(results) if answered else (), tuple(results) if not answered else (),
+        question,
+        answered,
+        tuple(results) if answered else (),
+        tuple(results) if not answered else (),
         note=note,
-    )  # fmt: skip
+    )
     payload = answer_payload(answer, show_question=show)
     assert check_limits(payload.to_dict()) == []
     assert 1 <= len(payload.embeds) <= 10

@@ -93,8 +93,12 @@ FRESH_PROCESS = textwrap.dedent(
 
     cfg = parse_config(json.loads(sys.argv[1]), Path(sys.argv[2]))
     answer = Archive.open(cfg).ask("How much did the new UN fund award?")
-    heavy = sorted(m for m in ("torch", "transformers", "sentence_transformers") if m in sys.modules)
-    print(json.dumps({"answered": answer.answered, "quote": answer.results[0].text, "heavy": heavy}))
+    heavy = sorted(
+        m for m in ("torch", "transformers", "sentence_transformers") if m in sys.modules
+    )
+    print(
+        json.dumps({"answered": answer.answered, "quote": answer.results[0].text, "heavy": heavy})
+    )
     """
 )
 
@@ -106,8 +110,10 @@ def test_answering_over_a_built_index_never_imports_torch(archive, seed_config):
     }
     proc = subprocess.run(
         [sys.executable, "-c", FRESH_PROCESS, json.dumps(raw), str(seed_config.index.dir.parent)],
-        capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     assert out["answered"] and "$300,000" in out["quote"]
@@ -138,7 +144,7 @@ def test_concurrent_questions_leave_blas_threads_as_they_were(embedder):
         try:
             for _ in range(5):
                 embedder.encode_one("Who pays for the police training courses?")
-        except BaseException as e:  # noqa: BLE001 - reported by the assertion below
+        except BaseException as e:
             errors.append(e)
 
     workers = [threading.Thread(target=ask) for _ in range(6)]

@@ -47,9 +47,16 @@ def test_floors_met_missed_and_missing(tipbot, tmp_path):
     # With --fail-under beside it, both apply; a floor missed is exit code 3 and one line.
     floors.write_text('[small]\n"recall@10" = 0.5\n"recall@1" = 1.01\n')
     bad = tipbot(
-        "eval", SMALL, "--json", "--modes", "hybrid", "--floors", floors,
-        "--fail-under", "mrr@10=0.1",
-    )  # fmt: skip
+        "eval",
+        SMALL,
+        "--json",
+        "--modes",
+        "hybrid",
+        "--floors",
+        floors,
+        "--fail-under",
+        "mrr@10=0.1",
+    )
     assert bad.exit_code == 3
     json.loads(bad.stdout)  # the report is still printed
     failed = [ln for ln in bad.stderr.splitlines() if "below its floor" in ln]

@@ -282,7 +282,7 @@ def test_json_run_file_and_plot(tipbot, tmp_path):
     lines = run_file.read_text().splitlines()
     assert len(lines) == 8 * 10
     for line in lines:
-        qid, q0, doc, rank, score, tag = line.split()
+        _qid, q0, _doc, rank, score, tag = line.split()
         assert q0 == "Q0" and tag == "tipbot" and int(rank) >= 1
         float(score)
     qrels = [
@@ -309,10 +309,18 @@ def test_fail_under_exit_codes(tipbot):
     assert "all 1 floors met" in ok.stderr
 
     bad = tipbot(
-        "eval", SMALL, "--json",
-        "--fail-under", "recall@1=1.01", "--fail-under", "recall@10=0.5",
-        "--fail-under", "declined_unanswerable=0.1", "--fail-under", "lexical.mrr@10=1.01",
-    )  # fmt: skip
+        "eval",
+        SMALL,
+        "--json",
+        "--fail-under",
+        "recall@1=1.01",
+        "--fail-under",
+        "recall@10=0.5",
+        "--fail-under",
+        "declined_unanswerable=0.1",
+        "--fail-under",
+        "lexical.mrr@10=1.01",
+    )
     assert bad.exit_code == 3
     json.loads(bad.stdout)  # the report is still printed
     failed = [ln for ln in bad.stderr.splitlines() if "below its floor" in ln]
@@ -351,8 +359,13 @@ def test_feedback_round_trip_through_eval(tipbot, tmp_path):
 def test_devset_floors(tipbot):
     """The CI gate, as .ci/run runs it: the [devset] table of tests/data/floors.toml."""
     r = tipbot(
-        "eval", DATA / "devset.jsonl", "--json", "--modes", "hybrid,reader",
-        "--floors", DATA / "floors.toml",
-    )  # fmt: skip
+        "eval",
+        DATA / "devset.jsonl",
+        "--json",
+        "--modes",
+        "hybrid,reader",
+        "--floors",
+        DATA / "floors.toml",
+    )
     assert r.exit_code == 0, r.stderr
     assert f"all {len(FLOORS['devset'])} floors met" in r.stderr

@@ -103,8 +103,8 @@ def test_clause_window_holds_the_questions_words_within_the_budget(archive):
     assert len(part) <= 120 and part in LIST
     tight = _window(archive, "which group has offices downstairs from Rotaru?", 95)
     assert (
-        tight
-        == "and an anti-trafficking group called La Strada, which has offices downstairs from Rotaru's."
+        tight == "and an anti-trafficking group called La Strada, which has offices downstairs "
+        "from Rotaru's."
     )
 
 
@@ -150,7 +150,7 @@ def test_a_sentence_one_away_brings_the_sentence_between(archive):
 
 
 def test_the_sentence_between_goes_first_when_only_one_fits(archive):
-    sc, rows = _scored_post(archive, [1.0, 0.5, 0.9, 0.0, 0.0])
+    _sc, rows = _scored_post(archive, [1.0, 0.5, 0.9, 0.0, 0.0])
     data = archive.data
     length = [int(data.sent_end[r] - data.sent_start[r]) for r in rows]
     # Room for the best and one more whole sentence (and too little to cut the third).

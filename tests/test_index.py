@@ -1,5 +1,6 @@
 """Index build, update, publication and loading, on the real model and real FAISS."""
 
+import itertools
 import json
 import os
 import shutil
@@ -159,7 +160,7 @@ def test_a_failed_build_leaves_the_previous_index_answering(tmp_path, embedder, 
         raise OSError("disk full")
 
     monkeypatch.setattr(store, "_save_npy", boom)
-    with pytest.raises(IndexError_, match="disk full.*previous index still answers"):
+    with pytest.raises(IndexError_, match=r"disk full.*previous index still answers"):
         build_index(cfg, embedder)
     monkeypatch.undo()
     assert store.current_build_name(cfg.index.dir) == before
@@ -282,7 +283,7 @@ def test_a_build_reports_each_step_to_its_progress_bar(tmp_path, embedder):
     assert stages == ["chunking", "model", "embedding", "writing"]
     embedded = [(done, total) for stage, done, total in seen if stage == "embedding"]
     assert embedded[0][0] == 0 and embedded[-1][0] == embedded[-1][1] > 0
-    assert all(a[0] <= b[0] for a, b in zip(embedded, embedded[1:], strict=False))
+    assert all(a[0] <= b[0] for a, b in itertools.pairwise(embedded))
 
 
 def test_an_update_with_nothing_to_do_publishes_nothing_and_loads_no_model(tmp_path, embedder):

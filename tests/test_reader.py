@@ -15,12 +15,22 @@ from tipbot.reader import READER_DIR, Reader, ReaderSpec, load_torch, torch_logi
 
 QUESTION = "Who pays for the police training courses in Ukraine?"
 PASSAGES = [
-    ("OSCE trains police in Ukraine", "The OSCE Project Co-ordinator in Ukraine runs courses for police officers on human trafficking."),
-    ("OSCE trains police in Ukraine", "The training sessions are funded by the Danish Foreign Ministry."),
-    ("OSCE trains police in Ukraine", "Some 1,800 officers have taken part since the project began."),
+    (
+        "OSCE trains police in Ukraine",
+        "The OSCE Project Co-ordinator in Ukraine runs courses for police officers on human "
+        "trafficking.",
+    ),
+    (
+        "OSCE trains police in Ukraine",
+        "The training sessions are funded by the Danish Foreign Ministry.",
+    ),
+    (
+        "OSCE trains police in Ukraine",
+        "Some 1,800 officers have taken part since the project began.",
+    ),
     ("Banana bread", "Mash three ripe bananas and fold them into the batter."),
     ("A very long title " * 8, "trafficking " * 200),  # cut to max_pieces
-]  # fmt: skip
+]
 
 
 @pytest.fixture(scope="module")

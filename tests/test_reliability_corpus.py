@@ -57,7 +57,8 @@ ATOM = """<?xml version='1.0' encoding='UTF-8'?>
 <entry>
 <published>2013-06-01T08:00:00.000+02:00</published>
 <title type='text'>Border guards trained</title>
-<content type='html'>&lt;p&gt;Two hundred border guards learned to spot trafficking.&lt;/p&gt;</content>
+<content type='html'>&lt;p&gt;Two hundred border guards learned to spot \
+trafficking.&lt;/p&gt;</content>
 </entry>
 <entry>
 <published>2013-06-02T08:00:00.000+02:00</published>

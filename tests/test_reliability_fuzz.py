@@ -20,8 +20,21 @@ from tipbot.types import Post
 
 BASE = "https://tipbot-test.blogspot.com"
 ENC = encoding("cl100k_base")
-SUFFIXES = [".jsonl", ".ndjson", ".json", ".xml", ".atom", ".md", ".markdown", ".html", ".htm",
-            ".txt", "", ".bin", ".png"]  # fmt: skip
+SUFFIXES = [
+    ".jsonl",
+    ".ndjson",
+    ".json",
+    ".xml",
+    ".atom",
+    ".md",
+    ".markdown",
+    ".html",
+    ".htm",
+    ".txt",
+    "",
+    ".bin",
+    ".png",
+]
 FUZZ = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
@@ -112,14 +125,31 @@ def test_jsonl_lines_of_every_shape(folder, lines):
 
 
 atom_bits = st.sampled_from(
-    ["<entry>", "</entry>", "<title>T</title>", "<title type='html'>&lt;b&gt;T</title>",
-     "<content type='html'>&lt;p&gt;Body text.&lt;/p&gt;</content>", "<content>Plain</content>",
-     "<content type='xhtml'><div><p>X</p></div></content>", "<published>2011-10-18T09:12:00Z",
-     "</published>", "<published>not a date</published>", "<summary>S</summary>",
-     "<category scheme='http://schemas.google.com/g/2005#kind' term='#comment'/>",
-     "<link rel='alternate' href='https://x.example/a.html'/>", "<![CDATA[", "]]>", "&amp;",
-     "&bogus;", "<!DOCTYPE x [<!ENTITY a 'b'>]>", "<", ">", "\n", "text"]
-)  # fmt: skip
+    [
+        "<entry>",
+        "</entry>",
+        "<title>T</title>",
+        "<title type='html'>&lt;b&gt;T</title>",
+        "<content type='html'>&lt;p&gt;Body text.&lt;/p&gt;</content>",
+        "<content>Plain</content>",
+        "<content type='xhtml'><div><p>X</p></div></content>",
+        "<published>2011-10-18T09:12:00Z",
+        "</published>",
+        "<published>not a date</published>",
+        "<summary>S</summary>",
+        "<category scheme='http://schemas.google.com/g/2005#kind' term='#comment'/>",
+        "<link rel='alternate' href='https://x.example/a.html'/>",
+        "<![CDATA[",
+        "]]>",
+        "&amp;",
+        "&bogus;",
+        "<!DOCTYPE x [<!ENTITY a 'b'>]>",
+        "<",
+        ">",
+        "\n",
+        "text",
+    ]
+)
 
 
 @FUZZ
@@ -130,10 +160,21 @@ def test_atom_feeds_of_every_shape(folder, body):
 
 
 page_lines = st.sampled_from(
-    ["Showing posts with label Trafficking. Show all posts", "Tuesday, October 18, 2011",
-     "Monday, February 30, 2011", "", "A title", "From the OSCE:", "Body text. More text.",
-     "continued in lower case", "Read more", "x" * 250, "   ", "\t"]
-)  # fmt: skip
+    [
+        "Showing posts with label Trafficking. Show all posts",
+        "Tuesday, October 18, 2011",
+        "Monday, February 30, 2011",
+        "",
+        "A title",
+        "From the OSCE:",
+        "Body text. More text.",
+        "continued in lower case",
+        "Read more",
+        "x" * 250,
+        "   ",
+        "\t",
+    ]
+)
 
 
 @FUZZ
@@ -143,7 +184,7 @@ page_lines = st.sampled_from(
 @example(lines=["***", "A title", "Body text. More text."])
 def test_label_pages_of_every_shape(folder, lines):
     page = "\n".join(["Tuesday, October 18, 2011", *lines])  # always sniffed as a label page
-    posts, issues = read_as(folder, ".txt", page.encode("utf-8"))
+    posts, _issues = read_as(folder, ".txt", page.encode("utf-8"))
     for post in posts:
         assert post.labels in ((), ("Trafficking",))
 

@@ -16,9 +16,15 @@ TITLE = "The [bold]fund[/bold] awards [link=https://evil.example]grants[/link]"
 
 def quote(**changes) -> Quote:
     fields = dict(
-        post_id="2011-10-18-fund", title=TITLE, date=dt.date(2011, 10, 18), url=URL, link=LINK,
-        text="The fund awarded $300,000 in grants.", spans=((0, 36),), score=0.9,
-    )  # fmt: skip
+        post_id="2011-10-18-fund",
+        title=TITLE,
+        date=dt.date(2011, 10, 18),
+        url=URL,
+        link=LINK,
+        text="The fund awarded $300,000 in grants.",
+        spans=((0, 36),),
+        score=0.9,
+    )
     return Quote(**{**fields, **changes})
 
 

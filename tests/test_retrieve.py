@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import replace
 
 import faiss
@@ -52,7 +53,7 @@ def test_top_is_the_n_largest_best_first(case):
     expected = np.sort(scores)[::-1][:want]
     assert np.array_equal(scores[got], expected)
     # …and equal scores listed by row.
-    for a, b in zip(got[:-1], got[1:], strict=True):
+    for a, b in itertools.pairwise(got):
         assert scores[a] > scores[b] or (scores[a] == scores[b] and a < b)
 
 

@@ -3,6 +3,7 @@ a time, the delay, retries, Retry-After, timeouts, cut bodies and the size cap."
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 
@@ -47,7 +48,7 @@ def test_one_request_at_a_time_with_the_delay_between(stub):
         t.join(10)
     assert len(stub.requests) == 3 and stub.max_in_flight == 1
     reqs = sorted(stub.requests, key=lambda r: r.start)
-    gaps = [b.start - a.end for a, b in zip(reqs, reqs[1:], strict=False)]
+    gaps = [b.start - a.end for a, b in itertools.pairwise(reqs)]
     assert all(g >= 0.29 for g in gaps), gaps
 
 
@@ -118,7 +119,7 @@ def test_a_truncated_body_is_retried_and_then_refused(stub):
 def test_size_cap(stub):
     # Small when compressed, over the cap once inflated: stopped while inflating.
     settings = HttpSettings(delay=0.0, max_bytes=5000)
-    with pytest.raises(FetchError, match="^[^ ]+: the answer is over the 5000 byte limit"):
+    with pytest.raises(FetchError, match=r"^[^ ]+: the answer is over the 5000 byte limit"):
         Fetcher(settings).get(feed(stub))
     stub.gzip = False  # a declared length over the cap: refused before reading
     with pytest.raises(FetchError, match=r"answer is \d+ bytes, over the 5000 byte limit"):

@@ -33,9 +33,11 @@ POSTS = make_posts()
 FACT = "the Zanzibar Lighthouse Authority trained 47 lighthouse keepers"
 NEW_POST = (
     "Lighthouse keepers learn the signs",
-    [f"In May {FACT} to recognise trafficked crew on passing fishing boats.",
-     "The course ran for three weeks and ended with a drill at sea."],
-)  # fmt: skip
+    [
+        f"In May {FACT} to recognise trafficked crew on passing fishing boats.",
+        "The course ran for three weeks and ended with a drill at sea.",
+    ],
+)
 NEW_QUESTION = "How many lighthouse keepers did the Zanzibar Lighthouse Authority train?"
 CONFIG = '[corpus]\npaths = ["corpus"]\n[index]\ndir = "index"\n'
 
@@ -93,11 +95,13 @@ def test_scheduled_sync_picks_up_a_new_post_without_restart(site, tmp_path, embe
     stub = site[0]
     sync = f'[sync]\nsources = ["{stub.base}"]\nevery = "1s"\ndelay_seconds = 0\n'
     work = working_copy(site, tmp_path, sync)
-    cfg = make_config(work, [work / "corpus"], sync={"sources": [stub.base], "every": "1s",
-                                                      "delay_seconds": 0})  # fmt: skip
+    cfg = make_config(
+        work, [work / "corpus"], sync={"sources": [stub.base], "every": "1s", "delay_seconds": 0}
+    )
     archive = Archive.open(cfg, embedder=embedder)
-    settings = BotConfig(cooldown_questions=100, reload_check_seconds=0.1,
-                         feedback_file=tmp_path / "feedback.jsonl")  # fmt: skip
+    settings = BotConfig(
+        cooldown_questions=100, reload_check_seconds=0.1, feedback_file=tmp_path / "feedback.jsonl"
+    )
 
     async def scenario():
         async with bot_session(archive, settings) as s:
@@ -172,11 +176,20 @@ def browser(tmp_path_factory):
 
     options = webdriver.ChromeOptions()
     options.binary_location = str(CHROMIUM)
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                 "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--window-size=1000,2600",
-                 "--hide-scrollbars", "--force-device-scale-factor=1",
-                 f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}"):  # fmt: skip
+    for flag in (
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--window-size=1000,2600",
+        "--hide-scrollbars",
+        "--force-device-scale-factor=1",
+        f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}",
+    ):
         options.add_argument(flag)
     driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
     driver.set_page_load_timeout(30)
@@ -238,7 +251,8 @@ def test_links_highlight_the_quoted_words_in_a_browser(site, browser):
     stub, _, archive = site
     stub.blog = Blog(POSTS)
     rows = [json.loads(line) for line in (DATA / "devset.jsonl").read_text().splitlines()]
-    questions = [r["question"] for r in rows if r["gold"]][:14] + [
+    questions = [
+        *[r["question"] for r in rows if r["gold"]][:14],
         "How many nurses were trained in Kenya?",
         "What did the trainers get from local donors and businesses?",
     ]

@@ -227,8 +227,12 @@ def test_a_failed_pull_leaves_corpus_byte_identical(tmp_path, stub, blog, cli, f
     assert result.exit_code == 1
     lines = result.output.strip().split("\n")
     assert len(lines) == 1 and lines[0].startswith(f"error: {stub.base}{path}?alt=json")
-    problem = {"truncate": "cut off", "html": "HTML page", "malformed": "not Blogger's JSON",
-               "500": "answered 500"}[fault]  # fmt: skip
+    problem = {
+        "truncate": "cut off",
+        "html": "HTML page",
+        "malformed": "not Blogger's JSON",
+        "500": "answered 500",
+    }[fault]
     assert problem in lines[0]
     assert snapshot(corpus) == before
 
@@ -245,9 +249,20 @@ def test_a_killed_pull_leaves_corpus_as_it_was(tmp_path, stub, blog):
         '[corpus]\npaths = ["corpus"]\n[sync]\ndelay_seconds = 0\n'
     )
     proc = subprocess.Popen(
-        [sys.executable, "-c", code, "--config", str(tmp_path / "config.toml"), "corpus", "pull", stub.base],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-c",
+            code,
+            "--config",
+            str(tmp_path / "config.toml"),
+            "corpus",
+            "pull",
+            stub.base,
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     try:
         assert stub.arrived.wait(60), "the pull never reached the third page"
         proc.send_signal(signal.SIGKILL)
@@ -313,10 +328,14 @@ def test_not_a_blog(tmp_path, stub, cli):
 
 def test_sync_config_section(tmp_path):
     cfg = parse_config(
-        {"sync": {"sources": ["https://a.blogspot.com", {"url": "https://b.org", "label": "X"}],
-                  "every": "90m"}},
+        {
+            "sync": {
+                "sources": ["https://a.blogspot.com", {"url": "https://b.org", "label": "X"}],
+                "every": "90m",
+            }
+        },
         tmp_path,
-    )  # fmt: skip
+    )
     assert [s.url for s in cfg.sync.sources] == ["https://a.blogspot.com", "https://b.org"]
     assert cfg.sync.sources[1].label == "X" and cfg.sync.every_seconds == 5400
     bad = [
@@ -325,7 +344,8 @@ def test_sync_config_section(tmp_path):
         ({"sources": [{"url": "https://x", "lable": "x"}]}, "unknown key [sync.sources[0]] lable"),
         (
             {"sources": [{"url": "https://x", "format": "rss"}]},
-            "[sync.sources[0]] format in config.toml must be one of auto, blogger, wordpress, feed, got 'rss'",
+            "[sync.sources[0]] format in config.toml must be one of auto, blogger, wordpress, "
+            "feed, got 'rss'",
         ),
         ({"every": "6"}, "is not a duration"),
         ({"every": "0h"}, "is not a duration"),

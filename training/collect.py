@@ -81,8 +81,16 @@ def collect(
                 }
             )
         missing = unknown_names(text, data.lexical)  # names and numbers the archive lacks
-        out.append({"qid": q.qid, "question": text, "answers": list(q.answers),
-                    "gold": sorted(q.relevant), "posts": posts, "missing": missing})  # fmt: skip
+        out.append(
+            {
+                "qid": q.qid,
+                "question": text,
+                "answers": list(q.answers),
+                "gold": sorted(q.relevant),
+                "posts": posts,
+                "missing": missing,
+            }
+        )
         if n % 200 == 0:
             print(f"{n}/{len(questions)} {time.time() - t0:.0f} s", file=sys.stderr, flush=True)
     return out

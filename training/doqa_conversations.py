@@ -41,7 +41,14 @@ def main() -> None:
             text = para["context"].removesuffix("CANNOTANSWER").strip()
             pid = post_of_text.setdefault(text, para["id"])
             if pid == para["id"]:
-                posts.append({"id": pid, "title": item["title"], "text": text, "url": f"https://cooking.stackexchange.com/#{pid}"})  # fmt: skip
+                posts.append(
+                    {
+                        "id": pid,
+                        "title": item["title"],
+                        "text": text,
+                        "url": f"https://cooking.stackexchange.com/#{pid}",
+                    }
+                )
             for n, qa in enumerate(para["qas"], 1):
                 answers = [a["text"].strip() for a in qa["answers"] if a["text"].strip()]
                 answers = [a for a in dict.fromkeys(answers) if a != "CANNOTANSWER" and a in text]
@@ -49,13 +56,25 @@ def main() -> None:
                 gold = [pid] if answers else []
                 if n == 1 and not answers:
                     kind, gold = "first", [pid]  # a first question is about its post even so
-                turns.append({"conversation": para["id"], "turn": n, "question": qa["question"].strip(), "gold": gold, "answers": answers, "kind": kind})  # fmt: skip
+                turns.append(
+                    {
+                        "conversation": para["id"],
+                        "turn": n,
+                        "question": qa["question"].strip(),
+                        "gold": gold,
+                        "answers": answers,
+                        "kind": kind,
+                    }
+                )
     with open(args.out / "corpus" / "posts.jsonl", "w", encoding="utf-8") as f:
         f.writelines(json.dumps(p, ensure_ascii=False) + "\n" for p in posts)
     with open(args.out / "conversations.jsonl", "w", encoding="utf-8") as f:
         f.writelines(json.dumps(t, ensure_ascii=False) + "\n" for t in turns)
     (args.out / "config.toml").write_text('[corpus]\npaths = ["corpus"]\n[index]\ndir = "index"\n')
-    print(f"{len(posts)} posts, {len({t['conversation'] for t in turns})} dialogues, {len(turns)} turns")  # fmt: skip
+    print(
+        f"{len(posts)} posts, {len({t['conversation'] for t in turns})} dialogues, "
+        f"{len(turns)} turns"
+    )
 
 
 if __name__ == "__main__":

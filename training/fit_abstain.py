@@ -25,10 +25,10 @@ from scipy.optimize import minimize
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from fit_pipeline import prepare, simulate  # noqa: E402
+from fit_pipeline import prepare, simulate
 
-from tipbot.abstain import COLUMNS  # noqa: E402
-from tipbot.scorer import SCORER_FILE, LinearScorer  # noqa: E402
+from tipbot.abstain import COLUMNS
+from tipbot.scorer import SCORER_FILE, LinearScorer
 
 
 def rows(path: Path, scorer, args) -> np.ndarray:
@@ -88,7 +88,8 @@ def main() -> None:
     reader_only = (va[:, 0], va_off[:, 0])
     print(f"\nvalidation: {len(va)} answerable, {len(va_off)} off-topic")
     print(
-        "| min_answer | off-topic declined | answerable declined | reader logit alone, at the same off-topic share: answerable declined |"
+        "| min_answer | off-topic declined | answerable declined "
+        "| reader logit alone, at the same off-topic share: answerable declined |"
     )
     print("| --- | --- | --- | --- |")
     for t in (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95):
@@ -107,7 +108,8 @@ def main() -> None:
     for share in (0.95, 0.99, 0.995):
         t = float(np.quantile(po, share))
         print(
-            f"declining {share:.1%} of validation off-topic: min_answer {t:.3f}, answerable declined {(pv < t).mean():.4f}"
+            f"declining {share:.1%} of validation off-topic: min_answer {t:.3f}, "
+            f"answerable declined {(pv < t).mean():.4f}"
         )
 
     # Later posts: kept when the reader's probability for their best sentence is at least t.
@@ -122,7 +124,8 @@ def main() -> None:
     lp = np.array([a for a, _ in later])
     lh = np.array([h for _, h in later])
     print(
-        f"\nlater posts (2nd and 3rd): {len(later)}, {lh.sum()} with the answer in their best sentence"
+        f"\nlater posts (2nd and 3rd): {len(later)}, "
+        f"{lh.sum()} with the answer in their best sentence"
     )
     print("| min_shown | kept | kept holding an answer | answers lost | F1 |")
     print("| --- | --- | --- | --- | --- |")
@@ -135,12 +138,24 @@ def main() -> None:
         f1 = 2 * prec * rec / max(prec + rec, 1e-9)
         print(f"| {t} | {kept.mean():.3f} | {prec:.3f} | {1 - rec:.3f} | {f1:.3f} |")
     if args.out:
-        args.out.write_text(json.dumps({
-            "columns": list(COLUMNS), "weights": [round(float(v), 6) for v in w], "bias": round(b, 6),
-            "fitted_on": "SQuAD v1.1 train (CC BY-SA 4.0), training/fit_abstain.py",
-            "pipeline": {"reader_posts": args.posts, "reader_sentences": args.sentences,
-                         "rerank_weight": args.weight, "scorer_weight": args.scorer_weight},
-        }, indent=2) + "\n")  # fmt: skip
+        args.out.write_text(
+            json.dumps(
+                {
+                    "columns": list(COLUMNS),
+                    "weights": [round(float(v), 6) for v in w],
+                    "bias": round(b, 6),
+                    "fitted_on": "SQuAD v1.1 train (CC BY-SA 4.0), training/fit_abstain.py",
+                    "pipeline": {
+                        "reader_posts": args.posts,
+                        "reader_sentences": args.sentences,
+                        "rerank_weight": args.weight,
+                        "scorer_weight": args.scorer_weight,
+                    },
+                },
+                indent=2,
+            )
+            + "\n"
+        )
         print(f"\nwrote {args.out}")
 
 

@@ -1,4 +1,4 @@
-"""Choose how follow-ups use their conversation (``[conversation]`` in config.toml) on
+r"""Choose how follow-ups use their conversation (``[conversation]`` in config.toml) on
 conversations made from held-out SQuAD v1.1 *train* articles.
 
     .venv/bin/python training/fit_followup.py --workdir /tmp/followup [--conversations 240]
@@ -33,11 +33,15 @@ choice: the most follow-ups answered with switches and off-topic turns no worse 
 (within 0.01). About 4 minutes per grid point on the 2-core machine. The runs behind the
 shipped values:
 
-    fit_followup.py --workdir W --weights 0.35,0.7,1.0,1.5,2.5 --post-weights 0,1 --answer-weights 0 --readings 5x4
+    fit_followup.py --workdir W --weights 0.35,0.7,1.0,1.5,2.5 --post-weights 0,1 \
+        --answer-weights 0 --readings 5x4
     fit_followup.py --workdir W --weights 1.0 --post-weights 0 --answer-weights 0.5,1 --readings 5x4
-    fit_followup.py --workdir W --weights 1.0 --post-weights 0 --answer-weights 0 --readings 3x2,3x4,5x4
-    fit_followup.py --workdir W --weights 1.0 --post-weights 0 --answer-weights 0 --readings 3x2 --terse
-    fit_followup.py --workdir W --weights 1.0 --post-weights 0 --answer-weights 0 --readings 3x2 --terse --margins 0 --floors 0.25,0.2,0.15,0.1,0.05
+    fit_followup.py --workdir W --weights 1.0 --post-weights 0 --answer-weights 0 \
+        --readings 3x2,3x4,5x4
+    fit_followup.py --workdir W --weights 1.0 --post-weights 0 --answer-weights 0 \
+        --readings 3x2 --terse
+    fit_followup.py --workdir W --weights 1.0 --post-weights 0 --answer-weights 0 \
+        --readings 3x2 --terse --margins 0 --floors 0.25,0.2,0.15,0.1,0.05
 """
 
 from __future__ import annotations
@@ -52,13 +56,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from squad_posts import SQUAD_TRAIN, load_squad, make_posts, split_articles, write_archive  # noqa: E402
+from squad_posts import SQUAD_TRAIN, load_squad, make_posts, split_articles, write_archive
 
-from tipbot.archive import Archive  # noqa: E402
-from tipbot.config import load_config  # noqa: E402
-from tipbot.conversation import Turn  # noqa: E402
-from tipbot.evaluate import answer_in_quote  # noqa: E402
-from tipbot.evaluate_io import Question  # noqa: E402
+from tipbot.archive import Archive
+from tipbot.config import load_config
+from tipbot.conversation import Turn
+from tipbot.evaluate import answer_in_quote
+from tipbot.evaluate_io import Question
 
 
 def subject_pattern(title: str) -> re.Pattern:
@@ -77,7 +81,23 @@ def pronoun(question: str, pattern: re.Pattern) -> str | None:
 _WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9'-]*")
 
 
-_DANGLING = {"in", "the", "of", "from", "for", "to", "a", "an", "on", "at", "by", "with", "and", "its", "it"}  # fmt: skip
+_DANGLING = {
+    "in",
+    "the",
+    "of",
+    "from",
+    "for",
+    "to",
+    "a",
+    "an",
+    "on",
+    "at",
+    "by",
+    "with",
+    "and",
+    "its",
+    "it",
+}
 
 
 def terse(question: str, earlier: str) -> str:
@@ -95,7 +115,7 @@ def build(args) -> tuple[list, list[list[dict]]]:
     articles = load_squad(args.squad)
     rest, val = split_articles(articles, val_articles=40, seed=0)
     posts, questions, _ = make_posts(val)
-    outside_posts, outside_qs, _ = make_posts(random.Random(1).sample(rest, 60))
+    _outside_posts, outside_qs, _ = make_posts(random.Random(1).sample(rest, 60))
     rng = random.Random(args.seed)
     by_article: dict[int, list] = {}
     for q in questions:
@@ -115,7 +135,12 @@ def build(args) -> tuple[list, list[list[dict]]]:
     def turn(q, text, kind, earlier=None):
         if args.terse and earlier is not None:
             text = terse(text, earlier)
-        return {"question": text, "gold": [posts[q.post].id], "answers": list(q.answers), "kind": kind}  # fmt: skip
+        return {
+            "question": text,
+            "gold": [posts[q.post].id],
+            "answers": list(q.answers),
+            "kind": kind,
+        }
 
     convs = []
     for c in range(args.conversations):
@@ -123,7 +148,10 @@ def build(args) -> tuple[list, list[list[dict]]]:
         first = rng.choice(named[a])
         pool = [(q, p) for q, p in follow[a] if q.id != first.id]
         f1, f2 = rng.sample(pool, 2)
-        conv = [turn(first, first.question, "first"), turn(f1[0], f1[1], "followup", first.question)]  # fmt: skip
+        conv = [
+            turn(first, first.question, "first"),
+            turn(f1[0], f1[1], "followup", first.question),
+        ]
         r = rng.random()
         if r < 0.5:
             conv.append(turn(f2[0], f2[1], "followup", first.question))
@@ -134,7 +162,9 @@ def build(args) -> tuple[list, list[list[dict]]]:
             nxt = rng.choice([(q, p) for q, p in follow[b] if q.id != sw.id])
             conv.append(turn(nxt[0], nxt[1], "followup", sw.question))
         else:
-            conv.append({"question": rng.choice(offtopic), "gold": [], "answers": [], "kind": "offtopic"})  # fmt: skip
+            conv.append(
+                {"question": rng.choice(offtopic), "gold": [], "answers": [], "kind": "offtopic"}
+            )
         convs.append(conv)
     return posts, questions, convs
 
@@ -160,7 +190,9 @@ def run(archive: Archive, convs: list[list[dict]]) -> list[dict]:
             readings = list(seen)
             if len(readings) == 1:
                 readings.append(readings[0])  # nothing to widen by: the context reading is the same
-            rows.append({"kind": t["kind"], "turn": i, "q": q, "alone": readings[0], "joint": readings[1]})  # fmt: skip
+            rows.append(
+                {"kind": t["kind"], "turn": i, "q": q, "alone": readings[0], "joint": readings[1]}
+            )
             history.append(Turn.of(answer))
     archive._answer = original  # type: ignore[method-assign]
     return rows
@@ -196,28 +228,49 @@ def dump(rows: list[dict], path: Path) -> None:
             if r["turn"] == 0:
                 continue
             (a, b), (j, jb) = r["alone"], r["joint"]
-            row = {"kind": r["kind"], "alone_ok": outcome(r, a), "joint_ok": outcome(r, j), "alone_belief": b, "joint_belief": jb, "question": r["q"].text}  # fmt: skip
+            row = {
+                "kind": r["kind"],
+                "alone_ok": outcome(r, a),
+                "joint_ok": outcome(r, j),
+                "alone_belief": b,
+                "joint_belief": jb,
+                "question": r["q"].text,
+            }
             f.write(json.dumps(row) + "\n")
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--squad", type=Path, default=SQUAD_TRAIN)
     ap.add_argument("--workdir", type=Path, required=True)
     ap.add_argument("--conversations", type=int, default=240)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--floors", default="", help="probabilities the reading with context answers from (comma-separated)")  # fmt: skip
-    ap.add_argument("--terse", action="store_true", help="follow-ups drop the words of the question they follow")  # fmt: skip
+    ap.add_argument(
+        "--floors",
+        default="",
+        help="probabilities the reading with context answers from (comma-separated)",
+    )
+    ap.add_argument(
+        "--terse", action="store_true", help="follow-ups drop the words of the question they follow"
+    )
     ap.add_argument("--weights", default="0.35,0.7,1.0,1.5,2.5")
     ap.add_argument("--post-weights", default="0,1")
     ap.add_argument("--answer-weights", default="0,0.5,1")
-    ap.add_argument("--readings", default="3x2", help="posts x sentences the reading with context reads (comma-separated)")  # fmt: skip
+    ap.add_argument(
+        "--readings",
+        default="3x2",
+        help="posts x sentences the reading with context reads (comma-separated)",
+    )
     ap.add_argument("--margins", default="-0.1,0,0.1,0.2")
     ap.add_argument("--dump", type=Path, help="write each grid point's later turns here (JSONL)")
     args = ap.parse_args()
     posts, questions, convs = build(args)
     write_archive(posts, questions, args.workdir)
-    (args.workdir / "config.toml").write_text('[corpus]\npaths = ["corpus"]\n[index]\ndir = "index"\n')  # fmt: skip
+    (args.workdir / "config.toml").write_text(
+        '[corpus]\npaths = ["corpus"]\n[index]\ndir = "index"\n'
+    )
     with open(args.workdir / "conversations.jsonl", "w", encoding="utf-8") as f:
         for c, conv in enumerate(convs):
             for i, t in enumerate(conv, 1):
@@ -228,13 +281,24 @@ def main() -> None:
     counts = {k: sum(t["kind"] == k for c in convs for t in c) for k in kinds}
     print(f"{len(convs)} conversations; turns by kind: {counts}")
     results = []
-    floats = lambda text: [float(x) for x in text.split(",")]  # noqa: E731
+    floats = lambda text: [float(x) for x in text.split(",")]
     grid = itertools.product(
-        floats(args.weights), floats(args.post_weights), floats(args.answer_weights),
+        floats(args.weights),
+        floats(args.post_weights),
+        floats(args.answer_weights),
         [tuple(int(n) for n in x.split("x")) for x in args.readings.split(",")],
-    )  # fmt: skip
+    )
     for w, pw, aw, (rp, rs) in grid:
-        archive.cfg = cfg.with_changes(conversation={"context_weight": w, "post_weight": pw, "answer_weight": aw, "reader_posts": rp, "reader_sentences": rs, "margin": 0.0})  # fmt: skip
+        archive.cfg = cfg.with_changes(
+            conversation={
+                "context_weight": w,
+                "post_weight": pw,
+                "answer_weight": aw,
+                "reader_posts": rp,
+                "reader_sentences": rs,
+                "margin": 0.0,
+            }
+        )
         print(f"reader_posts {rp} reader_sentences {rs}:", flush=True)
         rows = run(archive, convs)
         if args.dump:
@@ -244,11 +308,24 @@ def main() -> None:
         for m in [float(x) for x in args.margins.split(",")]:
             s = score(rows, m)
             results.append(((w, pw, aw), m, s, base))
-            print(f"context_weight {w} post_weight {pw} answer_weight {aw} margin {m}: " + "  ".join(f"{k} {s.get(k, 0):.3f}" for k in kinds), flush=True)  # fmt: skip
+            print(
+                f"context_weight {w} post_weight {pw} answer_weight {aw} margin {m}: "
+                + "  ".join(f"{k} {s.get(k, 0):.3f}" for k in kinds),
+                flush=True,
+            )
             for floor in floats(args.floors) if args.floors else []:
                 f = score(rows, m, floor)
-                print(f"    with context answering from {floor}: " + "  ".join(f"{k} {f.get(k, 0):.3f}" for k in kinds), flush=True)  # fmt: skip
-    fair = [r for r in results if r[2].get("switch", 1) >= r[3].get("switch", 1) - 0.01 and r[2].get("offtopic", 1) >= r[3].get("offtopic", 1) - 0.01]  # fmt: skip
+                print(
+                    f"    with context answering from {floor}: "
+                    + "  ".join(f"{k} {f.get(k, 0):.3f}" for k in kinds),
+                    flush=True,
+                )
+    fair = [
+        r
+        for r in results
+        if r[2].get("switch", 1) >= r[3].get("switch", 1) - 0.01
+        and r[2].get("offtopic", 1) >= r[3].get("offtopic", 1) - 0.01
+    ]
     (w, pw, aw), m, s, _ = max(fair or results, key=lambda r: r[2].get("followup", 0))
     print(f"chosen: context_weight {w} post_weight {pw} answer_weight {aw} margin {m}: {s}")
 

@@ -120,7 +120,8 @@ def main() -> None:
     none = metrics(simulate(val, 1, 1, 0.0))
     print(f"retrieval alone: success@1 {none['success@1']:.3f}, recall@5 {none['recall@5']:.3f}\n")
     print(
-        "| sentence chosen by reader + g × linear, g = | answer in best sentence (5 posts, 4 sentences) |"
+        "| sentence chosen by reader + g × linear, g = "
+        "| answer in best sentence (5 posts, 4 sentences) |"
     )
     print("| --- | --- |")
     for g in (0.0, 0.1, 0.25, 0.5, 1.0, 2.0, 100.0):
@@ -133,7 +134,11 @@ def main() -> None:
         for per_post in (2, 3, 4, 6, 8):
             for w in (0.0, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0):
                 m = metrics(simulate(val, depth, per_post, w, args.scorer_weight))
-                print(f"| {depth} | {per_post} | {depth * min(per_post, 16)} | {w} | {m['success@1']:.3f} | {m['recall@5']:.3f} | {m['answer_first_sentence']:.3f} |")  # fmt: skip
+                print(
+                    f"| {depth} | {per_post} | {depth * min(per_post, 16)} | {w} "
+                    f"| {m['success@1']:.3f} | {m['recall@5']:.3f} "
+                    f"| {m['answer_first_sentence']:.3f} |"
+                )
     sv = simulate(val, args.posts, args.sentences, args.weight, args.scorer_weight)
     so = simulate(off, args.posts, args.sentences, args.weight, args.scorer_weight)
     first_val = np.array([z for _, z, _ in sv])
@@ -148,7 +153,8 @@ def main() -> None:
         z = float(np.quantile(first_off, share))
         p = 1 / (1 + np.exp(-z))
         print(
-            f"declining {share:.1%} of off-topic needs min_answer ≥ {p:.3f} (answerable declined {(first_val < z).mean():.4f})"
+            f"declining {share:.1%} of off-topic needs min_answer ≥ {p:.3f} "
+            f"(answerable declined {(first_val < z).mean():.4f})"
         )
 
 

@@ -25,9 +25,9 @@ from scipy.optimize import minimize
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from tipbot.config import AnswerConfig  # noqa: E402
-from tipbot.extract import QuoteSettings  # noqa: E402
-from tipbot.scorer import COLUMNS, design_from  # noqa: E402
+from tipbot.config import AnswerConfig
+from tipbot.extract import QuoteSettings
+from tipbot.scorer import COLUMNS, design_from
 
 
 def gold_posts(path: Path):
@@ -115,10 +115,19 @@ def main() -> None:
         )
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps({
-            "columns": list(COLUMNS), "weights": [round(float(x), 6) for x in w], "bias": round(b, 6),
-            "l2": l2, "fitted_on": "SQuAD v1.1 train (CC BY-SA 4.0), training/fit_scorer.py",
-        }, indent=2) + "\n")  # fmt: skip
+        args.out.write_text(
+            json.dumps(
+                {
+                    "columns": list(COLUMNS),
+                    "weights": [round(float(x), 6) for x in w],
+                    "bias": round(b, 6),
+                    "l2": l2,
+                    "fitted_on": "SQuAD v1.1 train (CC BY-SA 4.0), training/fit_scorer.py",
+                },
+                indent=2,
+            )
+            + "\n"
+        )
         print(f"\nwrote {args.out}")
 
 

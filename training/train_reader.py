@@ -11,17 +11,19 @@ the pipeline) is made on them. SQuAD dev, tests/data and the seed archive are ne
 Each training question brings a group of five sentences: the one holding its answer, the two
 sentences of its post sharing most of its words without the answer (the distractors that word
 overlap falls for), another sentence of its post at random, and the sentence most like the
-question among 300 of other articles (a question the archive cannot answer). The loss is a softmax over the group (which sentence
-answers) plus a binary cross-entropy on each pair (does it answer at all), so the logit both
-ranks a post's sentences and, through sigmoid, says when none answers.
+question among 300 of other articles (a question the archive cannot answer). The loss is a
+softmax over the group (which sentence answers) plus a binary cross-entropy on each pair (does
+it answer at all), so the logit both ranks a post's sentences and, through sigmoid, says when
+none answers.
 
 The word-embedding table is frozen (what ships is only what changed, and the packaged model
-supplies the rest). Fixed seed; CPU only. The defaults are the shipped model's: one layer, 60,000 questions
-(about 300,000 pairs, one pass), which on this 2-core machine trains at about 68 pairs a second,
-74 minutes. Pilots on 20,000 pairs chose them on the validation articles: two layers read as
-well as one (accuracy@1 0.7825 against 0.780) at half the speed, four a little better (0.790)
-at a quarter; a head on the [CLS] vector alone reached 0.38 in a pilot, below the 0.70 that
-the head matching the question's pieces against the sentence's gives before any training.
+supplies the rest). Fixed seed; CPU only. The defaults are the shipped model's: one layer,
+60,000 questions (about 300,000 pairs, one pass), which on this 2-core machine trains at about
+68 pairs a second, 74 minutes. Pilots on 20,000 pairs chose them on the validation articles: two
+layers read as well as one (accuracy@1 0.7825 against 0.780) at half the speed, four a little
+better (0.790) at a quarter; a head on the [CLS] vector alone reached 0.38 in a pilot, below the
+0.70 that the head matching the question's pieces against the sentence's gives before any
+training.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from squad_posts import (  # noqa: E402
+from squad_posts import (
     SQUAD_TRAIN,
     TrainPost,
     TrainQuestion,
@@ -48,8 +50,8 @@ from squad_posts import (  # noqa: E402
     split_articles,
 )
 
-from tipbot.embed import packaged_model_path  # noqa: E402
-from tipbot.reader import (  # noqa: E402
+from tipbot.embed import packaged_model_path
+from tipbot.reader import (
     CONFIG,
     WEIGHTS,
     PairEncoder,
@@ -109,7 +111,7 @@ def make_groups(
             (q.post, rng.choice(by_overlap[hard:])),
             far_hard,
         ]
-        groups.append((q, group + [far[0]] if random_far else group))
+        groups.append((q, [*group, far[0]] if random_far else group))
     return groups
 
 
@@ -240,7 +242,8 @@ def main() -> None:
     train_posts, train_qs, amb = make_posts(train_articles)
     val_posts, val_qs, _ = make_posts(val_articles)
     print(
-        f"train: {len(train_articles)} articles, {len(train_posts)} posts, {len(train_qs)} questions ({amb} ambiguous left out)",
+        f"train: {len(train_articles)} articles, {len(train_posts)} posts, "
+        f"{len(train_qs)} questions ({amb} ambiguous left out)",
         flush=True,
     )
     rng.shuffle(train_qs)

@@ -7,7 +7,8 @@ SQuAD v1.1 train articles (answerable questions, and questions of other articles
 them) by ``training/fit_abstain.py``. Its probability that the archive answers is compared
 with ``[answer] min_answer``.
 
-Without the reader, two hand rules, calibrated on tests/data (devset and held-out questions, off-topic ones included):
+Without the reader, two hand rules, calibrated on tests/data (devset and held-out questions,
+off-topic ones included):
 - relevance: how close the best sentence and chunk are to the question (cosine), plus a little
   for word overlap. General off-topic questions ("banana bread") score far below any real one.
 - unknown names: near-domain questions ("How many victims did Brazil identify in 2015?") score

@@ -156,7 +156,8 @@ class Archive:
         text = re.sub(r"\s+", " ", text).strip()
         if not text:
             raise QuestionError(
-                'the question is empty: ask something, e.g. tipbot ask "Who runs the UN trust fund for victims?"'
+                "the question is empty: ask something, e.g. tipbot ask "
+                '"Who runs the UN trust fund for victims?"'
             )
         if not any(c.isalnum() for c in text):
             raise QuestionError(
@@ -202,13 +203,26 @@ class Archive:
         qvec = self.embed(text)
         conv = self.cfg.conversation
         widened = followup.context_query(
-            text, qvec, context, lambda q: self.embed(self.clean_question(q)[0]), conv,
+            text,
+            qvec,
+            context,
+            lambda q: self.embed(self.clean_question(q)[0]),
+            conv,
             lambda turn: followup.quoted_vector(data, turn),
-        )  # fmt: skip
+        )
         q = _Question(
-            question, text, qvec, k, mode, retrieve.Filters(since, until, label), abstain, note,
-            use_reader, self.reader_settings, reading.ReadCache(),
-        )  # fmt: skip
+            question,
+            text,
+            qvec,
+            k,
+            mode,
+            retrieve.Filters(since, until, label),
+            abstain,
+            note,
+            use_reader,
+            self.reader_settings,
+            reading.ReadCache(),
+        )
         alone, belief = self._answer(data, q, text, qvec)
         if widened is None:
             return alone
@@ -271,9 +285,20 @@ class Archive:
         term_ids, idf = extract.query_terms(data, analyze(text))
         depth = max(k, s.depth) if q.abstain else s.depth
         readings = reading.read(
-            data, hits[:depth], q.qvec, text, self.reader, self.scorer, self.quote_settings,
-            s, term_ids, idf, self.cfg.model.query_threads, bonus=bonus, cache=q.cache,
-        )  # fmt: skip
+            data,
+            hits[:depth],
+            q.qvec,
+            text,
+            self.reader,
+            self.scorer,
+            self.quote_settings,
+            s,
+            term_ids,
+            idf,
+            self.cfg.model.query_threads,
+            bonus=bonus,
+            cache=q.cache,
+        )
         quotes: list[Quote] = []
         for r in readings[:k]:
             chosen = extract.choose_sentences(data, r.scored, self.quote_settings)
@@ -289,8 +314,11 @@ class Archive:
             return Answer(q.question, True, tuple(quotes), note=q.note), belief
         if belief < s.min_answer:
             return Answer(q.question, False, (), closest=tuple(quotes), note=q.note), belief
-        shown = [x for i, (x, r) in enumerate(zip(quotes, readings[:k], strict=True))
-                 if i == 0 or r.answer >= s.min_shown]  # fmt: skip
+        shown = [
+            x
+            for i, (x, r) in enumerate(zip(quotes, readings[:k], strict=True))
+            if i == 0 or r.answer >= s.min_shown
+        ]
         return Answer(q.question, True, tuple(shown), note=q.note), belief
 
     def embed(self, text: str) -> np.ndarray:

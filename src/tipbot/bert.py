@@ -190,12 +190,15 @@ def load_layers(w: dict[str, np.ndarray], n: int, prefix: str = "encoder.layer."
             (
                 qkv,
                 lin("attention.output.dense"),
-                (w[p + "attention.output.LayerNorm.weight"], w[p + "attention.output.LayerNorm.bias"]),
+                (
+                    w[p + "attention.output.LayerNorm.weight"],
+                    w[p + "attention.output.LayerNorm.bias"],
+                ),
                 lin("intermediate.dense"),
                 lin("output.dense"),
                 (w[p + "output.LayerNorm.weight"], w[p + "output.LayerNorm.bias"]),
             )
-        )  # fmt: skip
+        )
     return layers
 
 

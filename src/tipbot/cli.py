@@ -96,7 +96,10 @@ def _date(value: str | None, name: str) -> dt.date | None:
     "--results",
     "k",
     type=click.IntRange(1, 20),
-    help="At most this many posts; those the reader finds no answer in are left out (default: config retrieval.k).",
+    help=(
+        "At most this many posts; those the reader finds no answer in are left out "
+        "(default: config retrieval.k)."
+    ),
 )
 @click.option("--since", help="Only posts on or after this date (YYYY-MM-DD).")
 @click.option("--until", help="Only posts on or before this date (YYYY-MM-DD).")
@@ -122,7 +125,8 @@ def ask(
     tipbot ask "How much did the UN fund award in its first grants?"
     tipbot ask --since 2009-01-01 --label "Intergovernmental Organizations" "ILO forced labour"
     printf 'q1\\nq2\\n' | tipbot ask --json -
-    printf '{"conversation": "a", "question": "q1"}\\n{"conversation": "a", "question": "q2"}\\n' | tipbot ask --json -
+    printf '{"conversation": "a", "question": "q1"}\\n{"conversation": "a", "question": "q2"}\\n' \\
+      | tipbot ask --json -
     """
     from tipbot.conversation import Memory, Turn
     from tipbot.render.json import answer_dict

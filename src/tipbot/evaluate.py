@@ -7,12 +7,12 @@
 Per question, each retrieval mode (lexical, dense, hybrid) ranks posts with
 ``archive.ask(q, k, mode=m, abstain=False, reader=False)``: retrieval alone, hand-weighted
 quotes. The ``reader`` mode is hybrid retrieval with the reader reranking the first posts,
-quoted as ``[answer] quotes`` says (when the config has the reader on). The *pipeline* is what a user gets:
-``archive.ask(q)`` with the config's k and abstention on, timed for latency. It ranks posts as
-the reader mode does (hybrid without a reader), so its ranking metrics are that mode's; its
-quote metrics count only the quotes it shows (none when it declines). With the reader on, the
-pipeline is also run with it off (``pipeline_no_reader``: quote and abstention metrics), so
-the two stand side by side.
+quoted as ``[answer] quotes`` says (when the config has the reader on). The *pipeline* is
+what a user gets: ``archive.ask(q)`` with the config's k and abstention on, timed for latency.
+It ranks posts as the reader mode does (hybrid without a reader), so its ranking metrics are
+that mode's; its quote metrics count only the quotes it shows (none when it declines). With
+the reader on, the pipeline is also run with it off (``pipeline_no_reader``: quote and
+abstention metrics), so the two stand side by side.
 
 Metrics:
 
@@ -62,9 +62,13 @@ MODES = (*(m.value for m in Mode), READER)  # lexical, dense, hybrid, reader
 PIPELINE = "pipeline"
 RANKING = {
     "success@1": Success @ 1,
-    "recall@1": R @ 1, "recall@3": R @ 3, "recall@5": R @ 5, "recall@10": R @ 10,
-    "mrr@10": RR @ 10, "ndcg@10": nDCG @ 10,
-}  # fmt: skip
+    "recall@1": R @ 1,
+    "recall@3": R @ 3,
+    "recall@5": R @ 5,
+    "recall@10": R @ 10,
+    "mrr@10": RR @ 10,
+    "ndcg@10": nDCG @ 10,
+}
 QUOTE = ("answer_in_quote@1", "answer_in_quote@3")
 LENGTHS = ("quote_chars",)  # reported, never floored: not better when higher
 METRICS = (*RANKING, *QUOTE, *LENGTHS)
@@ -150,9 +154,13 @@ def _ask(archive: Archive, q: Question, **kw: Any) -> Answer:
 
 
 def run_questions(
-    archive: Archive, questions: Sequence[Question], *, k: int = 10, modes: Sequence[str] = MODES,
+    archive: Archive,
+    questions: Sequence[Question],
+    *,
+    k: int = 10,
+    modes: Sequence[str] = MODES,
     progress: Callable[[int, int], None] | None = None,
-) -> list[Outcome]:  # fmt: skip
+) -> list[Outcome]:
     """Ask every question in each mode (k posts each; hybrid always, the pipeline ranks with it)
     and through the pipeline (timed)."""
     has_reader = getattr(archive, "reader", None) is not None
@@ -226,9 +234,12 @@ class Report:
 
     def to_json(self, per_question: bool = False) -> dict[str, Any]:
         out = {
-            "metrics": self.metrics, "modes": self.modes, "abstention": self.abstention,
-            "latency_ms": self.latency_ms, "questions": self.questions,
-        }  # fmt: skip
+            "metrics": self.metrics,
+            "modes": self.modes,
+            "abstention": self.abstention,
+            "latency_ms": self.latency_ms,
+            "questions": self.questions,
+        }
         if self.plain is not None:
             out["pipeline_no_reader"] = self.plain
         if per_question:
@@ -278,24 +289,37 @@ def summarise(outcomes: Sequence[Outcome], modes: Sequence[str] = MODES) -> Repo
     for o in outcomes:
         q = o.question
         row = {
-            "id": q.qid, "question": q.text, "source": q.source, "gold": sorted(q.relevant),
-            "answerable": q.answerable, "answered": o.answered, "latency_ms": round(o.latency_ms, 2),
+            "id": q.qid,
+            "question": q.text,
+            "source": q.source,
+            "gold": sorted(q.relevant),
+            "answerable": q.answerable,
+            "answered": o.answered,
+            "latency_ms": round(o.latency_ms, 2),
             "ranked": [d for d, _ in o.modes[ranked_by].ranked],
             "metrics": _question_metrics(q, o.shown, per_q_rank[ranked_by].get(q.qid)),
             "modes": {
-                m: {"ranked": [d for d, _ in o.modes[m].ranked],
-                    "metrics": _question_metrics(q, o.modes[m].quotes, per_q_rank[m].get(q.qid))}
+                m: {
+                    "ranked": [d for d, _ in o.modes[m].ranked],
+                    "metrics": _question_metrics(q, o.modes[m].quotes, per_q_rank[m].get(q.qid)),
+                }
                 for m in modes
             },
-        }  # fmt: skip
+        }
         rows.append(row)
     return Report(
-        metrics=pipeline, modes={m: per_mode[m] for m in modes}, abstention=abstention,
-        latency_ms=latency, curves={m: curves[m] for m in modes}, latencies=lat,
+        metrics=pipeline,
+        modes={m: per_mode[m] for m in modes},
+        abstention=abstention,
+        latency_ms=latency,
+        curves={m: curves[m] for m in modes},
+        latencies=lat,
         run={o.question.qid: o.modes[ranked_by].ranked for o in outcomes},
-        per_question=rows, answerable=len(answerable), with_answers=len(with_answers),
+        per_question=rows,
+        answerable=len(answerable),
+        with_answers=len(with_answers),
         plain=plain,
-    )  # fmt: skip
+    )
 
 
 def _shown_metrics(

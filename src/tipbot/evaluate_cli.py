@@ -68,16 +68,64 @@ def _modes(ctx: click.Context, param: click.Parameter, value: str) -> list[str]:
 
 @eval_group.command("run")
 @click.argument("questions", type=click.Path(exists=True))
-@click.option("--qrels", type=click.Path(exists=True, dir_okay=False), help="Judgments for BEIR queries or TREC topics.")  # fmt: skip
-@click.option("--format", "fmt", type=click.Choice(["auto", "tipbot", "beir", "trec"]), default="auto", show_default=True, help="Question file format.")  # fmt: skip
-@click.option("-k", "k", type=click.IntRange(1, 100), default=10, show_default=True, help="Posts each mode ranks per question.")  # fmt: skip
+@click.option(
+    "--qrels",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Judgments for BEIR queries or TREC topics.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["auto", "tipbot", "beir", "trec"]),
+    default="auto",
+    show_default=True,
+    help="Question file format.",
+)
+@click.option(
+    "-k",
+    "k",
+    type=click.IntRange(1, 100),
+    default=10,
+    show_default=True,
+    help="Posts each mode ranks per question.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of tables.")
 @click.option("--per-question", is_flag=True, help="Add each question's outcome.")
-@click.option("--run-out", type=click.Path(dir_okay=False), help="Write the pipeline's ranking as a TREC run file.")  # fmt: skip
-@click.option("--plot", type=click.Path(dir_okay=False), help="Draw recall@k per mode and latency (PNG).")  # fmt: skip
-@click.option("--fail-under", "floors", multiple=True, metavar="METRIC=VALUE", help=f"Exit {EXIT_BELOW_FLOOR} if METRIC is below VALUE (repeatable); e.g. recall@1=0.9, declined_unanswerable=0.8, dense.recall@3=0.8; for conversations followup.answer_in_quote@1=0.7, offtopic.declined=1.")  # fmt: skip
-@click.option("--floors", "floors_file", type=click.Path(exists=True, dir_okay=False), help="TOML file of floors, one table per question file named by its stem ([devset] for devset.jsonl) of METRIC = VALUE; each is checked as --fail-under checks it.")  # fmt: skip
-@click.option("--modes", default="lexical,dense,hybrid", show_default=True, callback=_modes, help="Retrieval modes to compare beside the pipeline.")  # fmt: skip
+@click.option(
+    "--run-out",
+    type=click.Path(dir_okay=False),
+    help="Write the pipeline's ranking as a TREC run file.",
+)
+@click.option(
+    "--plot", type=click.Path(dir_okay=False), help="Draw recall@k per mode and latency (PNG)."
+)
+@click.option(
+    "--fail-under",
+    "floors",
+    multiple=True,
+    metavar="METRIC=VALUE",
+    help=(
+        f"Exit {EXIT_BELOW_FLOOR} if METRIC is below VALUE (repeatable); e.g. recall@1=0.9, "
+        "declined_unanswerable=0.8, dense.recall@3=0.8; for conversations "
+        "followup.answer_in_quote@1=0.7, offtopic.declined=1."
+    ),
+)
+@click.option(
+    "--floors",
+    "floors_file",
+    type=click.Path(exists=True, dir_okay=False),
+    help=(
+        "TOML file of floors, one table per question file named by its stem ([devset] for "
+        "devset.jsonl) of METRIC = VALUE; each is checked as --fail-under checks it."
+    ),
+)
+@click.option(
+    "--modes",
+    default="lexical,dense,hybrid",
+    show_default=True,
+    callback=_modes,
+    help="Retrieval modes to compare beside the pipeline.",
+)
 @click.pass_context
 def run(
     ctx: click.Context,
@@ -135,7 +183,9 @@ def run(
     if not qset.questions:
         raise TipbotError(f"{questions} holds no questions: one JSON object a line")
     if k < 10:
-        qset.warnings.append(f"-k {k} ranks fewer than 10 posts: recall@10 and @10 metrics see only {k}")  # fmt: skip
+        qset.warnings.append(
+            f"-k {k} ranks fewer than 10 posts: recall@10 and @10 metrics see only {k}"
+        )
     archive = open_archive(ctx, quiet=as_json)
     known = {p.id for p in archive.data.posts}
     warn([*qset.warnings, *unknown_gold(qset.questions, known)])
@@ -261,10 +311,13 @@ def render_conversations(report: dict[str, Any]) -> Group:
         alone = report["alone"][kind]
         for label, row in (("context", ctx_row), ("alone", alone)):
             table.add_row(
-                kind if label != "alone" else "", label, str(row["turns"]),
-                *(_fmt(row[m]) for m in TURN_METRICS), style="dim" if label == "alone" else None,
+                kind if label != "alone" else "",
+                label,
+                str(row["turns"]),
+                *(_fmt(row[m]) for m in TURN_METRICS),
+                style="dim" if label == "alone" else None,
                 end_section=label == "alone",
-            )  # fmt: skip
+            )
     parts: list[RenderableType] = [table]
     if report.get("per_turn"):
         turns = Table(box=box.SIMPLE, title="per turn (with context)", title_justify="left")
@@ -272,9 +325,14 @@ def render_conversations(report: dict[str, Any]) -> Group:
             turns.add_column(col, overflow="ellipsis", no_wrap=col != "question")
         for r in report["per_turn"]:
             turns.add_row(
-                r["conversation"], str(r["turn"]), r["kind"], "yes" if r["answer_in_quote@1"] else "no",
-                "yes" if r["answer_in_quote@1_alone"] else "no", (r["context"] or [""])[0][:40], r["question"],
-            )  # fmt: skip
+                r["conversation"],
+                str(r["turn"]),
+                r["kind"],
+                "yes" if r["answer_in_quote@1"] else "no",
+                "yes" if r["answer_in_quote@1_alone"] else "no",
+                (r["context"] or [""])[0][:40],
+                r["question"],
+            )
         parts.append(turns)
     parts.append(
         Text(
@@ -295,7 +353,14 @@ class _progress:
     def __init__(self, console: Console) -> None:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-        self.bar = Progress(TextColumn("asking"), BarColumn(), MofNCompleteColumn(), console=console, transient=True, auto_refresh=False)  # fmt: skip
+        self.bar = Progress(
+            TextColumn("asking"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            console=console,
+            transient=True,
+            auto_refresh=False,
+        )
         self.task: TaskID | None = None
 
     def __enter__(self) -> Callable[[int, int], None]:
@@ -313,8 +378,19 @@ class _progress:
 
 @eval_group.command("feedback-to-qrels")
 @click.argument("feedback", type=click.Path(exists=True, dir_okay=False))
-@click.option("-o", "--output", default="qrels.tsv", show_default=True, type=click.Path(dir_okay=False), help="Qrels TSV to write.")  # fmt: skip
-@click.option("--queries-out", type=click.Path(dir_okay=False), help="Queries JSONL to write [default: queries.jsonl beside the qrels].")  # fmt: skip
+@click.option(
+    "-o",
+    "--output",
+    default="qrels.tsv",
+    show_default=True,
+    type=click.Path(dir_okay=False),
+    help="Qrels TSV to write.",
+)
+@click.option(
+    "--queries-out",
+    type=click.Path(dir_okay=False),
+    help="Queries JSONL to write [default: queries.jsonl beside the qrels].",
+)
 def feedback_to_qrels_cmd(feedback: str, output: str, queries_out: str | None) -> None:
     """Turn the bot's 👍/👎 log (FEEDBACK, JSON lines) into BEIR qrels + queries.
 
@@ -414,7 +490,8 @@ def render_report(report: Report, per_question: bool = False, width: int = 100) 
             f"answer_in_quote: a quote from a gold post holds a gold answer, over the "
             f"{report.with_answers} questions that list answers; quote_chars: the first quote's "
             "mean length. reader = hybrid ranking with the reader reranking the first posts, "
-            "quotes as [answer] quotes builds them; pipeline = what `tipbot ask` shows, abstention included; "
+            "quotes as [answer] quotes builds them; pipeline = what `tipbot ask` shows, "
+            "abstention included; "
             "no reader = the pipeline with [answer] reader = false.",
             style="dim",
         )
@@ -440,8 +517,12 @@ def _question_table(report: Report, width: int) -> Table:
             or m["answer_in_quote@3"] == 0
         )
         table.add_row(
-            row["id"], _fmt(m["recall@1"]), _fmt(m["answer_in_quote@3"]),
-            "yes" if row["answered"] else "no", f"{row['latency_ms']:.0f}", row["question"],
+            row["id"],
+            _fmt(m["recall@1"]),
+            _fmt(m["answer_in_quote@3"]),
+            "yes" if row["answered"] else "no",
+            f"{row['latency_ms']:.0f}",
+            row["question"],
             style="red" if wrong else None,
-        )  # fmt: skip
+        )
     return table

@@ -80,17 +80,22 @@ def _read_text(path: Path) -> str:
         raise EvalFileError(f"{path}: cannot be read ({e.strerror})") from None
 
 
+def _decoded_lines(path: Path) -> Iterator[tuple[int, object]]:
+    """(line number, decoded value, or the JSONDecodeError) for each non-blank line: the
+    question readers stop at a bad line, the feedback reader skips it."""
+    for n, line in enumerate(_read_text(path).splitlines(), 1):
+        if line.strip():
+            try:
+                yield n, json.loads(line)
+            except json.JSONDecodeError as e:
+                yield n, e
+
+
 def json_lines(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
     """(line number, object) for each non-blank line; a line that is not an object is an error."""
-    for n, line in enumerate(_read_text(path).splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise EvalFileError(
-                f"{path}:{n}: not valid JSON ({e.msg}): one object a line"
-            ) from None
+    for n, obj in _decoded_lines(path):
+        if isinstance(obj, json.JSONDecodeError):
+            raise EvalFileError(f"{path}:{n}: not valid JSON ({obj.msg}): one object a line")
         if not isinstance(obj, dict):
             raise EvalFileError(f"{path}:{n}: expected a JSON object, got {type(obj).__name__}")
         yield n, obj
@@ -180,7 +185,8 @@ def read_trec_topics(path: Path) -> list[Query]:
         out.append((num, title, (), where))
     if not out:
         raise EvalFileError(
-            f"{path}: no TREC topics found: expected blocks '<top> <num> Number: 1 <title> … </top>'"
+            f"{path}: no TREC topics found: expected blocks "
+            "'<top> <num> Number: 1 <title> … </top>'"
         )
     return out
 
@@ -357,16 +363,12 @@ def feedback_to_qrels(path: str | Path) -> FeedbackQrels:
     tally: dict[str, dict[str, list[int]]] = {}  # qid → post → [ones, zeros, last judgment]
     texts: dict[str, str] = {}
     fb = FeedbackQrels([], {}, 0, 0, [])
-    for n, line in enumerate(_read_text(path).splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as e:
-            fb.skipped.append(f"{path}:{n}: not valid JSON ({e.msg})")
+    for n, obj in _decoded_lines(path):
+        if isinstance(obj, json.JSONDecodeError):
+            fb.skipped.append(f"{path}:{n}: not valid JSON ({obj.msg})")
             continue
         problem = _feedback_problem(obj)
-        if problem:
+        if problem or not isinstance(obj, dict):  # a problem is named for every non-object
             fb.skipped.append(f"{path}:{n}: {problem}")
             continue
         if obj.get("question") is None and not obj.get("post_ids"):

@@ -15,6 +15,7 @@ part is verbatim.
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -102,7 +103,9 @@ _ASKS = (
     (
         "number",
         re.compile(
-            r"\bhow (?:many|much|long|often|old|big|large)\b|\bwhat (?:number|percentage|share|proportion|amount|sum|fraction)\b|\bwhat per ?cent",
+            r"\bhow (?:many|much|long|often|old|big|large)\b"
+            r"|\bwhat (?:number|percentage|share|proportion|amount|sum|fraction)\b"
+            r"|\bwhat per ?cent",
             re.I,
         ),
     ),
@@ -110,7 +113,10 @@ _ASKS = (
     (
         "name",
         re.compile(
-            r"\bwho(?:se|m)?\b|\bwhich\b|\bwhat (?:\w+ )?(?:city|country|town|place|organi[sz]ation|group|agency|company|office|ngo|channel|name|body|firm|ministry|charity|network|magazine|newspaper)\b|\bwhere\b|\bname\b",
+            r"\bwho(?:se|m)?\b|\bwhich\b"
+            r"|\bwhat (?:\w+ )?(?:city|country|town|place|organi[sz]ation|group|agency|company"
+            r"|office|ngo|channel|name|body|firm|ministry|charity|network|magazine|newspaper)\b"
+            r"|\bwhere\b|\bname\b",
             re.I,
         ),
     ),
@@ -236,9 +242,16 @@ def sentence_features(
     typed = answer_type_evidence(expected_answer(question), question, sentences, common)
     query = dict(zip(term_ids.tolist(), idf.tolist(), strict=True))
     return Features(
-        rows, sentences, sims.astype(np.float32), lex, local, in_chunk.astype(np.float32),
-        typed, data.sent_title_share[s0:s1], query,
-    )  # fmt: skip
+        rows,
+        sentences,
+        sims.astype(np.float32),
+        lex,
+        local,
+        in_chunk.astype(np.float32),
+        typed,
+        data.sent_title_share[s0:s1],
+        query,
+    )
 
 
 def hand_scores(f: Features, s: QuoteSettings) -> tuple[np.ndarray, np.ndarray]:
@@ -353,7 +366,7 @@ def clause_window(
     # Each clause without the space after the previous one's mark.
     clauses = [
         (a + len(text[a:b]) - len(text[a:b].lstrip()), b)
-        for a, b in zip(cuts, cuts[1:], strict=False)
+        for a, b in itertools.pairwise(cuts)
         if text[a:b].strip()
     ]
     held = [set(data.lexical.term_ids(analyze(text[a:b])).tolist()) for a, b in clauses]

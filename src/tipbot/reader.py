@@ -91,7 +91,7 @@ class PairEncoder:
         the end. The question, the title and then the sentence are cut to fit."""
         s = self.spec
         q = question[: s.max_question_pieces]
-        context = title[: s.max_title_pieces] + [self.bar] if s.context == "title" and title else []
+        context = [*title[: s.max_title_pieces], self.bar] if s.context == "title" and title else []
         room = s.max_pieces - len(q) - 3
         b = (context + sentence)[:room]
         return [self.cls, *q, self.sep, *b, self.sep], len(q) + 2

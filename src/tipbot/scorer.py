@@ -22,9 +22,19 @@ from tipbot.extract import Features
 SCORER_FILE = Path(__file__).resolve().parent / "models" / "scorer.json"
 
 COLUMNS = (
-    "dense", "lexical", "local", "in_chunk", "typed", "title",
-    "dense_gap", "lexical_gap", "neighbour_dense", "first", "position", "log_chars",
-)  # fmt: skip
+    "dense",
+    "lexical",
+    "local",
+    "in_chunk",
+    "typed",
+    "title",
+    "dense_gap",
+    "lexical_gap",
+    "neighbour_dense",
+    "first",
+    "position",
+    "log_chars",
+)
 
 
 def design(f: Features) -> npt.NDArray[np.float64]:
@@ -44,10 +54,14 @@ def design_from(base: np.ndarray, chars: np.ndarray) -> npt.NDArray[np.float64]:
         neighbour[1:] = dense[:-1]
         neighbour[:-1] = np.maximum(neighbour[:-1], dense[1:])
     cols = [
-        *base.T, dense - dense.max(), lexical - lexical.max(), neighbour,
-        (np.arange(n) == 0).astype(np.float64), np.arange(n) / max(n - 1, 1),
+        *base.T,
+        dense - dense.max(),
+        lexical - lexical.max(),
+        neighbour,
+        (np.arange(n) == 0).astype(np.float64),
+        np.arange(n) / max(n - 1, 1),
         np.log1p(chars.astype(np.float64)) / 6.0,
-    ]  # fmt: skip
+    ]
     return np.stack([np.asarray(c, dtype=np.float64) for c in cols], axis=1)
 
 

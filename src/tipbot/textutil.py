@@ -8,6 +8,7 @@ import html
 import re
 import unicodedata
 from html.parser import HTMLParser
+from typing import ClassVar
 
 SLUG_MAX = 40  # Blogger cuts permalink slugs to about this many characters, at a word boundary
 TITLE_MAX = 200  # characters; longer "titles" are paragraphs put in the wrong field
@@ -111,11 +112,11 @@ def normalize_paragraphs(lines: list[str]) -> str:
 class _TextExtractor(HTMLParser):
     """HTML → lines of text: block elements break lines, scripts and styles are dropped."""
 
-    _BLOCK = {
-        "p", "div", "br", "li", "ul", "ol", "h1", "h2", "h3", "h4", "h5", "h6",
-        "blockquote", "tr", "table", "section", "article", "header", "footer", "pre", "hr",
-    }  # fmt: skip
-    _SKIP = {"script", "style", "noscript", "iframe", "object"}
+    _BLOCK: ClassVar[frozenset[str]] = frozenset(
+        "p div br li ul ol h1 h2 h3 h4 h5 h6 blockquote tr table section article header footer "
+        "pre hr".split()
+    )
+    _SKIP: ClassVar[frozenset[str]] = frozenset({"script", "style", "noscript", "iframe", "object"})
 
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)

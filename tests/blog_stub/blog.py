@@ -68,9 +68,7 @@ def _inline(text: str, rng: random.Random) -> str:
         lambda m: {
             0: f"<b>{m.group()}</b>",
             1: f'<a href="https://example.org/{m.group().lower()}">{m.group()}</a>',
-        }.get(  # noqa: E501
-            rng.randrange(3), m.group()
-        ),
+        }.get(rng.randrange(3), m.group()),
         out,
         count=2,
     )
@@ -106,11 +104,27 @@ def _seed_posts() -> list[tuple[str, dt.date, tuple[str, ...], list[str]]]:
     return [(p.title, p.date, p.labels, p.text.split("\n\n")) for p in posts]
 
 
-_ORGS = ["the Red Cross", "a women's shelter network", "the labour inspectorate", "a port authority",
-         "a farmworkers' union", "a hotel association", "a children's charity", "the coast guard"]  # fmt: skip
+_ORGS = [
+    "the Red Cross",
+    "a women's shelter network",
+    "the labour inspectorate",
+    "a port authority",
+    "a farmworkers' union",
+    "a hotel association",
+    "a children's charity",
+    "the coast guard",
+]
 _PLACES = ["Moldova", "Nepal", "Ghana", "Peru", "Laos", "Albania", "Kenya", "Chile", "Fiji"]
-_THINGS = ["hotline operators", "border guards", "bus drivers", "nurses", "teachers", "judges",
-           "fishing crews", "flight attendants"]  # fmt: skip
+_THINGS = [
+    "hotline operators",
+    "border guards",
+    "bus drivers",
+    "nurses",
+    "teachers",
+    "judges",
+    "fishing crews",
+    "flight attendants",
+]
 _LABELS = ["Field Reports", "Training", "Shelters", "Funding"]
 
 
@@ -177,9 +191,14 @@ class Blog:
         with self.lock:
             when = self.tick()
             post = StubPost(
-                max(p.id for p in self.posts) + 13, title, when, when, labels,
-                render_body(paragraphs, 0, random.Random(1)), tuple(paragraphs),
-            )  # fmt: skip
+                max(p.id for p in self.posts) + 13,
+                title,
+                when,
+                when,
+                labels,
+                render_body(paragraphs, 0, random.Random(1)),
+                tuple(paragraphs),
+            )
             self.posts.append(post)
             return post
 
@@ -250,15 +269,27 @@ def blogger_json_entry(base: str, post: StubPost, kind: str, summaries_only: boo
         entry["content"] = {"type": "html", "$t": post.html}
     feed = f"{base}/feeds/{BLOG_ID}/posts/default/{post.id}"
     entry["link"] = [
-        {"rel": "replies", "type": "application/atom+xml",
-         "href": f"{base}/feeds/{post.id}/comments/default", "title": "Post Comments"},
-        {"rel": "replies", "type": "text/html", "href": f"{base}{post.path()}#comment-form",
-         "title": "0 Comments"},
+        {
+            "rel": "replies",
+            "type": "application/atom+xml",
+            "href": f"{base}/feeds/{post.id}/comments/default",
+            "title": "Post Comments",
+        },
+        {
+            "rel": "replies",
+            "type": "text/html",
+            "href": f"{base}{post.path()}#comment-form",
+            "title": "0 Comments",
+        },
         {"rel": "edit", "type": "application/atom+xml", "href": feed},
         {"rel": "self", "type": "application/atom+xml", "href": feed},
-        {"rel": "alternate", "type": "text/html", "href": f"{base}{post.path()}",
-         "title": post.title},
-    ]  # fmt: skip
+        {
+            "rel": "alternate",
+            "type": "text/html",
+            "href": f"{base}{post.path()}",
+            "title": post.title,
+        },
+    ]
     entry["author"] = [{"name": {"$t": "Editor"}, "email": {"$t": "noreply@blogger.com"}}]
     entry["thr$total"] = {"$t": "0"}
     return entry
@@ -275,12 +306,15 @@ def blogger_json(blog: Blog, base: str, path: str, params: dict, q: Query) -> di
     posts = select(blog, q)
     page = posts[q.start - 1 : q.start - 1 + q.max_results]
     links = [
-        {"rel": "http://schemas.google.com/g/2005#feed", "type": "application/atom+xml",
-         "href": f"{base}/feeds/posts/default"},
+        {
+            "rel": "http://schemas.google.com/g/2005#feed",
+            "type": "application/atom+xml",
+            "href": f"{base}/feeds/posts/default",
+        },
         {"rel": "self", "type": "application/atom+xml", "href": f"{base}{path}"},
         {"rel": "alternate", "type": "text/html", "href": f"{base}/"},
         {"rel": "hub", "href": "http://pubsubhubbub.appspot.com/"},
-    ]  # fmt: skip
+    ]
     nxt = _next_url(base, path, params, q, len(posts))
     if nxt:
         links.append({"rel": "next", "type": "application/atom+xml", "href": nxt})
@@ -356,10 +390,16 @@ def blogger_atom(blog: Blog, base: str, path: str, params: dict, q: Query) -> by
 def wp_terms(blog: Blog) -> list[dict]:
     names = sorted({lb for p in blog.snapshot() for lb in p.labels})
     return [
-        {"id": 100 + i, "name": html.escape(n).replace("&#x27;", "&#039;"), "taxonomy": "category",
-         "slug": re.sub(r"[^a-z0-9]+", "-", n.lower()).strip("-"), "link": "", "count": 1}
+        {
+            "id": 100 + i,
+            "name": html.escape(n).replace("&#x27;", "&#039;"),
+            "taxonomy": "category",
+            "slug": re.sub(r"[^a-z0-9]+", "-", n.lower()).strip("-"),
+            "link": "",
+            "count": 1,
+        }
         for i, n in enumerate(names)
-    ]  # fmt: skip
+    ]
 
 
 def wp_post(base: str, post: StubPost, terms: dict[str, dict], embed: bool) -> dict:
@@ -421,7 +461,7 @@ def post_page(blog: Blog, base: str, post: StubPost) -> str:
     labels = ", ".join(
         f'<a href="{base}/search/label/{html.escape(lb)}">{html.escape(lb)}</a>'
         for lb in post.labels
-    )  # noqa: E501
+    )
     return f"""<!DOCTYPE html>
 <html><head><meta charset="UTF-8"><meta content='blogger' name='generator'/>
 <title>{html.escape(blog.title)}: {html.escape(post.title)}</title>
@@ -452,7 +492,10 @@ def home_page(kind: str, base: str, blog: Blog) -> str:
             f'<link rel="alternate" type="application/rss+xml" href="{base}/feed.xml" />'
         )
     elif kind == "rss":
-        head = f'<link rel="alternate" type="application/rss+xml" title="Feed" href="{base}/feed.xml" />'
+        head = (
+            '<link rel="alternate" type="application/rss+xml" title="Feed" '
+            f'href="{base}/feed.xml" />'
+        )
     else:
         head = ""
     return f"<!DOCTYPE html><html><head><title>{blog.title}</title>{head}</head><body><h1>{blog.title}</h1></body></html>"  # noqa: E501

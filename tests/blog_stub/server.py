@@ -127,7 +127,7 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, *args: object) -> None:  # quiet test output
         pass
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+    def do_GET(self) -> None:
         stub = self.server_stub
         parts = urllib.parse.urlsplit(self.path)
         query = dict(urllib.parse.parse_qsl(parts.query))
@@ -274,7 +274,7 @@ class _Handler(BaseHTTPRequestHandler):
         if path.rstrip("/") == "/wp-json":
             return self._send(
                 200, json.dumps({"name": stub.blog.title, "namespaces": ["wp/v2"]}).encode(), ctype
-            )  # noqa: E501
+            )
         if path == "/wp-json/wp/v2/categories":
             word = query.get("search", "").lower()
             found = [t for t in wp_terms(stub.blog) if word in t["name"].lower()]

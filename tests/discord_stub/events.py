@@ -26,9 +26,17 @@ class EventSender:
     async def dispatch(self, t: str, d: dict) -> int:  # provided by DiscordStub
         raise NotImplementedError
 
-    async def send_message(self, content: str, *, dm: bool = False, channel_id: int | None = None,
-                           mention_bot: bool = False, author: dict | None = None,
-                           reply_to: dict | None = None, ping: bool = True) -> dict:  # fmt: skip
+    async def send_message(
+        self,
+        content: str,
+        *,
+        dm: bool = False,
+        channel_id: int | None = None,
+        mention_bot: bool = False,
+        author: dict | None = None,
+        reply_to: dict | None = None,
+        ping: bool = True,
+    ) -> dict:
         """A message from ``author``; with ``reply_to``, a reply to that message which, as
         Discord's default, pings its author (``ping``): they are among the mentions."""
         author = author or self.user
@@ -75,11 +83,13 @@ class EventSender:
         ``<@id>`` in the text: a reply that pings is how people answer the bot back."""
         channel_id = int(message["channel_id"])
         dm = channel_id == self.dm_channel_id
-        return await self.send_message(text, reply_to=message, dm=dm,
-                                       channel_id=None if dm else channel_id, **kw)  # fmt: skip
+        return await self.send_message(
+            text, reply_to=message, dm=dm, channel_id=None if dm else channel_id, **kw
+        )
 
-    async def start_thread(self, message: dict, name: str = "follow-up",
-                           author: dict | None = None) -> int:  # fmt: skip
+    async def start_thread(
+        self, message: dict, name: str = "follow-up", author: dict | None = None
+    ) -> int:
         """A public thread started from ``message``: like Discord, it takes the message's id."""
         tid = int(message["id"])
         owner = int((author or self.user)["id"])
@@ -88,8 +98,15 @@ class EventSender:
         await self.dispatch("THREAD_CREATE", {**thread, "newly_created": True})
         return tid
 
-    def _interaction(self, kind: int, data: dict, *, channel_id: int | None = None,
-                     user: dict | None = None, message: dict | None = None) -> dict:  # fmt: skip
+    def _interaction(
+        self,
+        kind: int,
+        data: dict,
+        *,
+        channel_id: int | None = None,
+        user: dict | None = None,
+        message: dict | None = None,
+    ) -> dict:
         iid = P.snowflake()
         cid = channel_id or self.channel_id
         channel = self.threads.get(cid) or P.text_channel(cid, self.guild_id, "general")
@@ -117,13 +134,17 @@ class EventSender:
             out["message"] = message
         return out
 
-    async def command(self, name: str, channel_id: int | None = None, user: dict | None = None,
-                      **options: Any) -> dict:  # fmt: skip
+    async def command(
+        self, name: str, channel_id: int | None = None, user: dict | None = None, **options: Any
+    ) -> dict:
         """A slash command as Discord delivers it; returns the interaction (id, token)."""
         cmd = self.commands[name]
         kinds = {bool: 5, int: 4, str: 3}  # BOOLEAN, INTEGER, STRING
-        opts = [{"name": k, "type": kinds[type(v)], "value": v}
-                for k, v in options.items() if v is not None]  # fmt: skip
+        opts = [
+            {"name": k, "type": kinds[type(v)], "value": v}
+            for k, v in options.items()
+            if v is not None
+        ]
         data = {"id": cmd["id"], "name": name, "type": 1, "options": opts}
         if "guild_id" in cmd:
             data["guild_id"] = cmd["guild_id"]
@@ -144,7 +165,8 @@ class EventSender:
     async def click(self, message: dict, custom_id: str, user: dict | None = None) -> dict:
         """A button press on ``message`` (a message the bot sent, as the stub stored it)."""
         data = {"custom_id": custom_id, "component_type": 2}
-        interaction = self._interaction(3, data, channel_id=int(message["channel_id"]), user=user,
-                                        message=message)  # fmt: skip
+        interaction = self._interaction(
+            3, data, channel_id=int(message["channel_id"]), user=user, message=message
+        )
         await self.dispatch("INTERACTION_CREATE", interaction)
         return interaction

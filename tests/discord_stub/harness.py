@@ -24,6 +24,7 @@ from discord.gateway import DiscordWebSocket
 
 from tipbot.bot.api_base import ENV
 from tipbot.bot.client import TipClient
+from tipbot.bot.service import BotService
 from tipbot.config import BotConfig
 
 from .server import DiscordStub
@@ -62,7 +63,7 @@ def api_env(monkeypatch):
 async def bot_session(archive: Any, settings: BotConfig) -> AsyncIterator[Session]:
     stub = DiscordStub()
     os.environ[ENV] = await stub.start()
-    client = TipClient(archive, settings, guild_ready_timeout=0.05)
+    client = TipClient(BotService(archive, settings), guild_ready_timeout=0.05)
     task = asyncio.create_task(client.start(stub.token), name="tipbot-client")
     session = Session(stub, client, task)
     try:

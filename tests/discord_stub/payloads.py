@@ -56,8 +56,9 @@ def text_channel(cid: int, guild_id: int, name: str) -> dict[str, Any]:
     }
 
 
-def thread_channel(tid: int, guild_id: int, parent_id: int, name: str,
-                   owner_id: int) -> dict[str, Any]:  # fmt: skip
+def thread_channel(
+    tid: int, guild_id: int, parent_id: int, name: str, owner_id: int
+) -> dict[str, Any]:
     """A public thread (type 11) in ``parent_id``."""
     return {
         "id": str(tid),
@@ -99,7 +100,7 @@ def guild(gid: int, name: str, bot: dict[str, Any], channels: list[dict]) -> dic
                 "mentionable": False,
                 "flags": 0,
             }
-        ],  # fmt: skip
+        ],
         "emojis": [],
         "stickers": [],
         "features": [],

@@ -188,8 +188,9 @@ class DiscordStub(EventSender):
             body = json.loads(raw)
         elif raw:
             body = raw.decode("utf-8", "replace")
-        rec = Request(next(self._n), request.method, path, dict(request.query), body,
-                      dict(request.headers))  # fmt: skip
+        rec = Request(
+            next(self._n), request.method, path, dict(request.query), body, dict(request.headers)
+        )
         self.requests.append(rec)
         try:
             return await self._route(rec)
@@ -232,8 +233,13 @@ class DiscordStub(EventSender):
         out = []
         gm = re.search(r"/guilds/(\d+)/", rec.path)
         for cmd in rec.body:
-            synced = {**cmd, "id": str(P.snowflake()), "application_id": str(self.app_id),
-                      "version": "1", "type": cmd.get("type", 1)}  # fmt: skip
+            synced = {
+                **cmd,
+                "id": str(P.snowflake()),
+                "application_id": str(self.app_id),
+                "version": "1",
+                "type": cmd.get("type", 1),
+            }
             if gm:
                 synced["guild_id"] = gm.group(1)
             self.commands[cmd["name"]] = synced
@@ -244,8 +250,14 @@ class DiscordStub(EventSender):
         self, channel_id: int, body: dict, *, guild_id: int | None, app: bool = False
     ) -> dict:
         mid = P.snowflake()
-        msg = P.message(mid, channel_id, self.bot, body or {}, guild_id=guild_id,
-                        app_id=self.app_id if app else None)  # fmt: skip
+        msg = P.message(
+            mid,
+            channel_id,
+            self.bot,
+            body or {},
+            guild_id=guild_id,
+            app_id=self.app_id if app else None,
+        )
         self.messages[mid] = msg
         return msg
 
@@ -268,8 +280,12 @@ class DiscordStub(EventSender):
         if kind not in (4, 5):  # autocomplete choices, updates: no new message
             return json_response({"interaction": interaction, "resource": {"type": kind}})
         channel_id = self.interaction_channels.get(m.group(2), self.channel_id)
-        msg = self._store(channel_id, {**data, "flags": flags | (128 if kind == 5 else 0)},
-                          guild_id=self.guild_id, app=True)  # fmt: skip
+        msg = self._store(
+            channel_id,
+            {**data, "flags": flags | (128 if kind == 5 else 0)},
+            guild_id=self.guild_id,
+            app=True,
+        )
         interaction["response_message_id"] = msg["id"]
         return json_response(
             {"interaction": interaction, "resource": {"type": kind, "message": msg}}
@@ -283,8 +299,9 @@ class DiscordStub(EventSender):
         if problems:
             return json_response({"code": 50035, "message": "; ".join(problems)}, 400)
         channel_id = self.interaction_channels.get(m.group(1), self.channel_id)
-        return json_response(self._store(channel_id, rec.body or {}, guild_id=self.guild_id,
-                                         app=True))  # fmt: skip
+        return json_response(
+            self._store(channel_id, rec.body or {}, guild_id=self.guild_id, app=True)
+        )
 
     # ---- gateway ---------------------------------------------------------------------------
 
@@ -320,10 +337,15 @@ class DiscordStub(EventSender):
                 await ws.close(code=4004, message=b"Authentication failed.")
                 return
             await self._dispatch_to(ws, "READY", self._ready())
-            guild = P.guild(self.guild_id, "Stub Guild", self.bot, [
-                P.text_channel(self.channel_id, self.guild_id, "general"),
-                P.text_channel(self.other_channel_id, self.guild_id, "elsewhere"),
-            ])  # fmt: skip
+            guild = P.guild(
+                self.guild_id,
+                "Stub Guild",
+                self.bot,
+                [
+                    P.text_channel(self.channel_id, self.guild_id, "general"),
+                    P.text_channel(self.other_channel_id, self.guild_id, "elsewhere"),
+                ],
+            )
             await self._dispatch_to(ws, "GUILD_CREATE", guild)
             self.identified.set()
         elif op == 6:

@@ -48,8 +48,9 @@ async def run_bot(
     import discord
 
     from tipbot.bot.client import TipClient
+    from tipbot.bot.service import BotService
 
-    client = TipClient(None, settings, conversation)
+    client = TipClient(BotService(None, settings, conversation))
     loop = asyncio.get_running_loop()
     with contextlib.suppress(NotImplementedError, RuntimeError):  # no signals on Windows/threads
         # A service manager's stop (SIGTERM) closes the connection cleanly and exits 0.

@@ -1,6 +1,6 @@
 """The Discord client: slash commands, mentions, replies and DMs, answered from one shared Archive.
 
-    client = TipClient(archive)              # settings default to archive.cfg.bot
+    client = TipClient(BotService(archive))   # settings default to archive.cfg.bot
     async with client:
         await client.start(os.environ["DISCORD_TOKEN"])
 
@@ -23,7 +23,7 @@ from tipbot.bot.commands import FreshButton, TipTree, add_commands, embeds_of, v
 from tipbot.bot.conversations import Asked, Place
 from tipbot.bot.feedback import VoteButton
 from tipbot.bot.service import BotService, Result
-from tipbot.config import BotConfig, ConversationConfig
+from tipbot.config import BotConfig
 
 if TYPE_CHECKING:
     from tipbot.archive import Archive
@@ -50,21 +50,15 @@ class TipClient(discord.Client):
     """The Discord side of the bot; ``service`` (a BotService) holds its archive and state and
     answers its questions."""
 
-    def __init__(
-        self,
-        archive: Archive | None = None,
-        settings: BotConfig | None = None,
-        conversation: ConversationConfig | None = None,
-        **options: Any,
-    ) -> None:
-        """``archive``: an Archive (or None until ``serve`` has loaded it). ``settings`` and
-        ``conversation`` default to the archive's config. ``options`` go to discord.Client
-        (tests shorten ``guild_ready_timeout``)."""
+    def __init__(self, service: BotService, **options: Any) -> None:
+        """``service``: what the bot keeps and how it answers (its archive may still be None
+        until ``serve`` has loaded it). ``options`` go to discord.Client (tests shorten
+        ``guild_ready_timeout``)."""
         options.setdefault("allowed_mentions", NO_MENTIONS)
         # The bot never joins voice: skip discord.py's warnings about missing voice libraries.
         discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False
         super().__init__(intents=intents(), **options)
-        self.service = BotService(archive, settings, conversation)
+        self.service = service
         self.tree = TipTree(self)
         add_commands(self.tree)
         self._reload_task: asyncio.Task[None] | None = None
@@ -138,9 +132,11 @@ class TipClient(discord.Client):
                 await message.reply(policy.retry_message(wait), allowed_mentions=NO_MENTIONS)
                 return
             place = service.conversations.place(
-                message.channel.id, message.author.id, dm=message.guild is None,
+                message.channel.id,
+                message.author.id,
+                dm=message.guild is None,
                 replied_to=replied_to(message),
-            )  # fmt: skip
+            )
             async with message.channel.typing():
                 result = await service.answer(Asked(question), place.context)
             await self._reply(message, place, result)

@@ -131,9 +131,14 @@ class BotService:
         if self.archive is None:
             return Result(notice_payload(LOADING))
         ask = functools.partial(
-            self.archive.ask, asked.question, asked.k, since=asked.since, until=asked.until,
-            label=asked.label, context=tuple(context),
-        )  # fmt: skip
+            self.archive.ask,
+            asked.question,
+            asked.k,
+            since=asked.since,
+            until=asked.until,
+            label=asked.label,
+            context=tuple(context),
+        )
         try:
             async with self._slots:
                 answer = await asyncio.get_running_loop().run_in_executor(None, ask)

@@ -4,6 +4,11 @@ from tipbot.index.build import BuildReport, build_index, check_settings, corpus_
 from tipbot.index.store import IndexData, current_build_name, load_current
 
 __all__ = [
-    "BuildReport", "IndexData", "build_index", "check_settings", "corpus_changed",
-    "current_build_name", "load_current",
-]  # fmt: skip
+    "BuildReport",
+    "IndexData",
+    "build_index",
+    "check_settings",
+    "corpus_changed",
+    "current_build_name",
+    "load_current",
+]

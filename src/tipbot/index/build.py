@@ -150,7 +150,8 @@ def _read(cfg: Config, strict: bool) -> CorpusRead:
         )
     if strict and read.issues:
         raise CorpusError(
-            f"{len(read.issues)} problems in the corpus and --strict is set; first: {read.issues[0]}"
+            f"{len(read.issues)} problems in the corpus and --strict is set; "
+            f"first: {read.issues[0]}"
         )
     return read
 
@@ -325,11 +326,17 @@ def _assemble(
     epoch = dt.date(1970, 1, 1)
     vectors = (
         np.concatenate([r.chunk_vectors for r in rows]).astype(np.float32)
-        if rows else np.zeros((0, dim), np.float32)
-    )  # fmt: skip
+        if rows
+        else np.zeros((0, dim), np.float32)
+    )
     kind = dense.choose_kind(kind, len(vectors), manifest["exact_up_to"])
-    manifest = {**manifest, "index_kind": kind, "posts": len(rows), "chunks": int(sum(n_chunks)),
-                "sentences": int(sum(n_sents))}  # fmt: skip
+    manifest = {
+        **manifest,
+        "index_kind": kind,
+        "posts": len(rows),
+        "chunks": int(sum(n_chunks)),
+        "sentences": int(sum(n_sents)),
+    }
     lengths = [np.asarray(r.counts.sum(axis=1)).ravel().astype(np.float32) for r in rows]
     lexical = stack([(r.counts, ln) for r, ln in zip(rows, lengths, strict=True)], vocab)
     lexical, keep = prune_vocabulary(lexical)

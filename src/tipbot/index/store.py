@@ -52,15 +52,33 @@ FORMAT = 3
 CURRENT = "CURRENT"
 BUILDS = "builds"
 FILES = (
-    "manifest.json", "posts.jsonl", "arrays.npz", "chunk_vectors.npy", "sentence_vectors.npy",
-    "dense.faiss", "lexical.npz", "sentence_terms.npz", "vocab.json",
-)  # fmt: skip
+    "manifest.json",
+    "posts.jsonl",
+    "arrays.npz",
+    "chunk_vectors.npy",
+    "sentence_vectors.npy",
+    "dense.faiss",
+    "lexical.npz",
+    "sentence_terms.npz",
+    "vocab.json",
+)
 REBUILD = "run `tipbot index build`"
 # What every reader of a manifest may rely on.
 MANIFEST_KEYS = (
-    "format", "build_id", "model", "dim", "tokenizer", "max_tokens", "overlap_tokens",
-    "index_kind", "posts", "chunks", "sentences", "built_at", "corpus_files",
-)  # fmt: skip
+    "format",
+    "build_id",
+    "model",
+    "dim",
+    "tokenizer",
+    "max_tokens",
+    "overlap_tokens",
+    "index_kind",
+    "posts",
+    "chunks",
+    "sentences",
+    "built_at",
+    "corpus_files",
+)
 
 
 @dataclass(frozen=True, eq=False)
@@ -118,19 +136,33 @@ class IndexData:
 
 NO_DATE = np.iinfo(np.int32).min
 _ARRAYS = (
-    "chunk_post", "chunk_start", "chunk_end", "chunk_sent_start", "chunk_sent_end",
-    "sent_post", "sent_start", "sent_end", "post_sent", "post_days", "sent_title_share",
-)  # fmt: skip
+    "chunk_post",
+    "chunk_start",
+    "chunk_end",
+    "chunk_sent_start",
+    "chunk_sent_end",
+    "sent_post",
+    "sent_start",
+    "sent_end",
+    "post_sent",
+    "post_days",
+    "sent_title_share",
+)
 
 
 def post_to_json(p: Post) -> str:
     return json.dumps(
         {
-            "id": p.id, "title": p.title, "date": p.date.isoformat() if p.date else None,
-            "url": p.url, "labels": list(p.labels), "text": p.text, "source": p.source,
+            "id": p.id,
+            "title": p.title,
+            "date": p.date.isoformat() if p.date else None,
+            "url": p.url,
+            "labels": list(p.labels),
+            "text": p.text,
+            "source": p.source,
         },
         ensure_ascii=False,
-    )  # fmt: skip
+    )
 
 
 def post_from_json(line: str) -> Post:
@@ -185,9 +217,13 @@ def write_build(data: IndexData, root: Path) -> Path:
     lex = data.lexical
     with open(tmp / "lexical.npz", "wb") as f:
         np.savez(
-            f, data=lex.counts.data, indices=lex.counts.indices, indptr=lex.counts.indptr,
-            shape=np.array(lex.counts.shape), lengths=lex.lengths,
-        )  # fmt: skip
+            f,
+            data=lex.counts.data,
+            indices=lex.counts.indices,
+            indptr=lex.counts.indptr,
+            shape=np.array(lex.counts.shape),
+            lengths=lex.lengths,
+        )
         f.flush()
         os.fsync(f.fileno())
     st = data.sentence_terms
@@ -258,7 +294,8 @@ def read_manifest(build_dir: Path) -> dict[str, Any]:
         raise IndexDamaged(f"{build_dir / 'manifest.json'} lacks {', '.join(missing)}: {REBUILD}")
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise IndexDamaged(
-            f"{build_dir} has index format {manifest.get('format') if isinstance(manifest, dict) else '?'}, "
+            f"{build_dir} has index format "
+            f"{manifest.get('format') if isinstance(manifest, dict) else '?'}, "
             f"this tipbot reads format {FORMAT}: {REBUILD}"
         )
     return manifest
@@ -302,17 +339,27 @@ def load_build(build_dir: Path) -> IndexData:
     except IndexDamaged:
         raise
     except (
-        OSError, ValueError, KeyError, TypeError, AttributeError, EOFError, RuntimeError,
+        OSError,
+        ValueError,
+        KeyError,
+        TypeError,
+        AttributeError,
+        EOFError,
+        RuntimeError,
         zipfile.BadZipFile,
-    ) as e:  # fmt: skip
+    ) as e:
         raise IndexDamaged(f"index in {build_dir} cannot be read ({e}): {REBUILD}") from None
     data = IndexData(
-        manifest=manifest, posts=posts, **arrays, chunk_vectors=chunk_vectors,
-        sentence_vectors=sentence_vectors, dense=index,
+        manifest=manifest,
+        posts=posts,
+        **arrays,
+        chunk_vectors=chunk_vectors,
+        sentence_vectors=sentence_vectors,
+        dense=index,
         lexical=LexicalIndex(counts, lengths, {t: i for i, t in enumerate(terms)}),
         sentence_terms=sentence_terms,
         path=build_dir,
-    )  # fmt: skip
+    )
     _check_consistency(data)
     return data
 
