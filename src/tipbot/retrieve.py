@@ -61,10 +61,10 @@ def _top(scores: np.ndarray, n: int) -> np.ndarray:
     if n <= 0:
         return np.zeros(0, dtype=np.int64)
     if scores.size >= _SAMPLE_STEP * 8 * n:
-        # A selection over the whole array costs ~4 ms at 900,000 chunks (100,000 posts). A
-        # threshold from every 16th score keeps about 2n of them in expectation; one comparison
-        # pass (~0.7 ms) then leaves a short list to select from. If fewer than n pass, the
-        # guess was unlucky and the whole array is searched: the answer is exact either way.
+        # A selection over a whole large archive's scores is the slow part of BM25's top n
+        # (README, "Performance"). A threshold from every 16th score keeps about 2n of them in
+        # expectation; one comparison pass then leaves a short list to select from. If fewer
+        # than n pass, the guess was unlucky and the whole array is searched: exact either way.
         sample = scores[::_SAMPLE_STEP]
         m = min(sample.size, 2 * n // _SAMPLE_STEP + 1)
         threshold = np.partition(sample, sample.size - m)[sample.size - m]
