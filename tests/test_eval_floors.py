@@ -79,3 +79,6 @@ def test_a_floors_file_without_the_table_or_with_a_bad_floor_is_a_usage_error(ti
     floors.write_text('[small]\n"lexical.recall@1" = 0.5\n')
     r = tipbot("eval", SMALL, "--modes", "hybrid", "--floors", floors)
     assert r.exit_code == 2 and "add lexical to --modes" in r.output
+    floors.write_bytes(b'[small]\n"recall@1" = 0.9 # \xe9t\xe9\n')  # Latin-1, not UTF-8
+    r = tipbot("eval", SMALL, "--floors", floors)
+    assert r.exit_code == 2 and "not UTF-8 text" in r.output

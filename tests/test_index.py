@@ -9,6 +9,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+import faiss
 import numpy as np
 import pytest
 from conftest import SEED, make_config
@@ -224,6 +225,12 @@ def test_damaged_missing_and_mismatched_indexes_are_named(tmp_path, embedder):
     )
     with pytest.raises(IndexMismatch, match="max_tokens: index has 96, config says 64"):
         Archive.open(other, embedder=embedder, build_if_needed=False)
+    # Values from a fixed set are named as written in config.toml.
+    other = make_config(tmp_path, [tmp_path / "corpus"], chunking={"tokenizer": "o200k_base"})
+    with pytest.raises(
+        IndexMismatch, match="tokenizer: index has 'cl100k_base', config says 'o200k_base'"
+    ):
+        Archive.open(other, embedder=embedder, build_if_needed=False)
     # A truncated file.
     vectors = build_dir / "chunk_vectors.npy"
     vectors.write_bytes(vectors.read_bytes()[:1000])
@@ -335,9 +342,7 @@ def test_label_filter_on_posts_with_different_labels(tmp_path, embedder):
 
 
 @pytest.mark.parametrize("kind", ["hnsw", "ivf"])
-def test_an_approximate_index_answers_as_the_exact_one(
-    tmp_path, embedder, archive, kind, monkeypatch
-):
+def test_an_approximate_index_answers_as_the_exact_one(tmp_path, embedder, kind, monkeypatch):
     corpus = corpus_with(tmp_path)
     cfg = make_config(tmp_path, [corpus], index={"kind": kind})
     approx = Archive.open(cfg, embedder=embedder)
@@ -350,6 +355,10 @@ def test_an_approximate_index_answers_as_the_exact_one(
     ]
     # A filtered search past the exact limit steers FAISS with a selector.
     monkeypatch.setattr(dense, "EXACT_SUBSET", 0)
+    selectors = []
+    real = faiss.IDSelectorBitmap
+    monkeypatch.setattr(faiss, "IDSelectorBitmap", lambda *a: selectors.append(a) or real(*a))
     label = first.results[0].labels[0]
     filtered = approx.ask(q, k=3, label=label, abstain=False).results
+    assert selectors, "the selector path was not taken"
     assert filtered and all(label in r.labels for r in filtered)

@@ -19,7 +19,7 @@ import random
 from pathlib import Path
 
 from tipbot.archive import Archive
-from tipbot.config import load_config
+from tipbot.config import QuoteSource, load_config
 from tipbot.evaluate import answer_in_quote
 from tipbot.evaluate_io import load_questions
 
@@ -55,7 +55,7 @@ def main() -> None:
         if args.only and i not in args.only:
             continue
         archive.reader_settings = dataclasses.replace(
-            settings, quotes="hand" if change == "hand" else "reader"
+            settings, quotes=QuoteSource.HAND if change == "hand" else QuoteSource.READER
         )
         archive.quote_settings = dataclasses.replace(
             base, **(change if isinstance(change, dict) else {})

@@ -175,8 +175,10 @@ def run(
         _run_conversations(ctx, questions, as_json, per_question, [f for f, _ in turn_floors])
         return
     placed = _parse_floors(parse_floor, floors, floors_file, questions)
+    # hybrid runs always, and the reader whenever the archive has one (tipbot.evaluate).
+    reported = {*modes, "hybrid", "reader"}
     for (name, _), where in placed:
-        if "." in name and name.split(".")[0] not in modes:
+        if "." in name and name.split(".")[0] not in reported:
             raise click.UsageError(f"{where} {name}: add {name.split('.')[0]} to --modes")
     parsed = [f for f, _ in placed]
     qset = load_questions(questions, fmt, qrels)
@@ -234,6 +236,10 @@ def _floors_table(path: str, questions: str) -> list[str]:
         tables = tomllib.loads(Path(path).read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as e:
         raise click.BadParameter(f"{path} is not valid TOML: {e}", param_hint="--floors") from None
+    except UnicodeDecodeError as e:
+        raise click.BadParameter(
+            f"{path} is not UTF-8 text ({e.reason}): save it as UTF-8", param_hint="--floors"
+        ) from None
     stem = Path(questions).stem
     table = tables.get(stem)
     if not isinstance(table, dict):

@@ -17,15 +17,17 @@ from pathlib import Path
 
 import tiktoken
 
+from tipbot.config import Tokenizer
 from tipbot.errors import TipbotError
 
-# Where tiktoken_ext.openai_public loads each encoding from, and the sha256 it expects.
-_SOURCES = {
-    "cl100k_base": (
+# Where tiktoken_ext.openai_public loads each encoding from, and the sha256 it expects; one
+# entry for each tokenizer config.toml may name.
+_SOURCES: dict[str, tuple[str, str]] = {
+    Tokenizer.CL100K: (
         "https://openaipublic.blob.core.windows.net/encodings/cl100k_base.tiktoken",
         "223921b76ee99bde995b7ff738513eef100fb51d18c93597a113bcffe865b2a7",
     ),
-    "o200k_base": (
+    Tokenizer.O200K: (
         "https://openaipublic.blob.core.windows.net/encodings/o200k_base.tiktoken",
         "446a9538cb6c348e3516120d7c08b09f57c36495e2acfffe59a5bf8b0cfb1a2d",
     ),
@@ -65,7 +67,7 @@ def encoding(name: str = "cl100k_base") -> tiktoken.Encoding:
     """The tiktoken encoding ``name``, loaded without touching the network."""
     if name not in _SOURCES:
         raise TipbotError(
-            f"unknown tokenizer {name!r}: chunking.tokenizer must be one of {sorted(_SOURCES)}"
+            f"unknown tokenizer {name!r}: chunking.tokenizer must be one of {', '.join(_SOURCES)}"
         )
     _seed_cache(name)
     return tiktoken.get_encoding(name)

@@ -133,7 +133,10 @@ class TipTree(app_commands.CommandTree):
         if isinstance(error, app_commands.TransformerError) and isinstance(
             error.__cause__, ValueError
         ):
-            await reply_ephemeral(interaction, str(error.__cause__))  # a bad date (DateOption)
+            try:  # a bad date (DateOption)
+                await reply_ephemeral(interaction, str(error.__cause__))
+            except discord.HTTPException:
+                log.warning("could not tell the user that a date was not understood")
             return
         command = interaction.command.name if interaction.command else "?"
         log.error("/%s failed", command, exc_info=error)

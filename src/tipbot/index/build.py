@@ -111,7 +111,7 @@ def settings(cfg: Config, embedder_name: str) -> dict[str, Any]:
     """The settings an index is only valid for: a change in any of them needs a full build."""
     return {
         "model": embedder_name,
-        "tokenizer": cfg.chunking.tokenizer,
+        "tokenizer": str(cfg.chunking.tokenizer),  # the name, as the manifest holds it
         "max_tokens": cfg.chunking.max_tokens,
         "overlap_tokens": cfg.chunking.overlap_tokens,
     }

@@ -56,7 +56,7 @@ def build(vectors: np.ndarray, kind: IndexKind) -> faiss.Index:
     builder = _BUILDERS.get(kind)
     if builder is None:
         valid = ", ".join(_BUILDERS)
-        raise ValueError(f"cannot build an index of kind {kind!r}: use one of {valid}")
+        raise ValueError(f"cannot build an index of kind '{kind}': use one of {valid}")
     index = builder(vectors)
     if len(vectors):
         index.add(vectors)

@@ -8,5 +8,7 @@
 - ``pull``: one pull (read, compare, write, report); ``cli``: the ``tipbot corpus`` commands
 """
 
+from tipbot.config import SourceFormat
+
 # What --format accepts; here, so that the CLI can offer them without importing the readers.
-FORMATS = ("auto", "blogger", "wordpress", "feed")
+FORMATS = tuple(f.value for f in SourceFormat)
