@@ -190,6 +190,19 @@ def test_no_context_answers_as_before(archive):
 # ---- the command line ----------------------------------------------------------------------------
 
 
+def test_earlier_questions_are_embedded_once_until_forgotten(archive, monkeypatch):
+    calls = []
+    encode = archive.embedder.encode_one
+    monkeypatch.setattr(archive.embedder, "encode_one", lambda t: calls.append(t) or encode(t))
+    archive.forget_vectors()
+    first = archive.ask(UKRAINE)
+    archive.ask(OFFICERS, context=(Turn.of(first),))
+    assert calls.count(UKRAINE) == 1  # the follow-up's context reused the question's vector
+    archive.forget_vectors()
+    archive.ask(UKRAINE)
+    assert calls.count(UKRAINE) == 2
+
+
 def test_ask_reads_conversations_from_json_lines(seed_cfg):
     lines = [
         json.dumps({"conversation": "a", "question": UKRAINE}),

@@ -335,6 +335,12 @@ class Archive:
                 self._vectors.popitem(last=False)
         return vec
 
+    def forget_vectors(self) -> None:
+        """Drop the kept question vectors, so the next question is embedded as a new one is
+        (benchmarks time each question that way)."""
+        with self._embed_lock:
+            self._vectors.clear()
+
     def quote(
         self, data: IndexData, hits: list[Hit], qvec: np.ndarray, text: str
     ) -> tuple[list[Quote], list[abstention.Evidence]]:
