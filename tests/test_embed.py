@@ -14,6 +14,7 @@ import pytest
 from conftest import DATA, read_jsonl
 
 from tipbot.bert import NumpyBert
+from tipbot.config import ModelConfig
 from tipbot.embed import Embedder
 from tipbot.errors import ConfigError
 
@@ -70,7 +71,7 @@ def test_other_models_are_left_to_sentence_transformers(tmp_path, embedder):
     assert NumpyBert.supports(embedder.path)
     assert not NumpyBert.supports(model)  # CLS pooling is not what the numpy pass computes
     assert not NumpyBert.supports(tmp_path)  # not a model folder at all
-    other = Embedder(str(model))
+    other = Embedder(ModelConfig(path=str(model)))
     assert other.questions is None and other.dim == embedder.dim
     reference = other.model.encode(
         "Who funds victims?", convert_to_numpy=True, normalize_embeddings=True
@@ -161,4 +162,4 @@ def test_a_damaged_model_file_is_one_clear_error(tmp_path, embedder):
     (model / "1_Pooling" / "config.json").symlink_to(embedder.path / "1_Pooling" / "config.json")
     (model / "model.safetensors").write_bytes(b"\x00" * 64)  # truncated download
     with pytest.raises(ConfigError, match=r"cannot read the model in .*reinstall"):
-        Embedder(str(model))
+        Embedder(ModelConfig(path=str(model)))

@@ -99,9 +99,7 @@ class Archive:
     ) -> Archive:
         """Load model and index. With ``build_if_needed``, a missing or stale index is (re)built
         first (``on_build`` is told why); otherwise a missing index is IndexMissing."""
-        embedder = embedder or Embedder(
-            cfg.model.path, cfg.model.batch_size, cfg.model.threads, cfg.model.query_threads
-        )
+        embedder = embedder or Embedder(cfg.model)
         data = None
         reason = None
         try:

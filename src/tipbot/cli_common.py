@@ -110,9 +110,7 @@ def run_build(ctx: click.Context, incremental: bool, strict: bool, wait: bool) -
     from tipbot.index import build_index
 
     cfg = get_config(ctx)
-    embedder = Embedder(
-        cfg.model.path, cfg.model.batch_size, cfg.model.threads, cfg.model.query_threads
-    )
+    embedder = Embedder(cfg.model)
     with progress_bar() as progress:
         report = build_index(
             cfg, embedder, progress, incremental=incremental, strict=strict, wait=wait

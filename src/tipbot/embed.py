@@ -18,6 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from tipbot.bert import NumpyBert
+from tipbot.config import ModelConfig
 from tipbot.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -69,25 +70,21 @@ def resolve_model_path(configured: str) -> Path:
 class Embedder:
     """Encodes texts into L2-normalised float32 vectors, shape (n, dim)."""
 
-    def __init__(
-        self,
-        model_path: str = "",
-        batch_size: int = 64,
-        threads: int = 0,
-        query_threads: int = 1,
-    ) -> None:
-        """``threads``: torch threads for batch encoding (index builds), 0 for every core.
-        ``query_threads``: for one question at a time. One thread answers a single short text
+    def __init__(self, settings: ModelConfig | None = None) -> None:
+        """``settings``: ``[model]`` of config.toml (its defaults when None). ``threads``: torch
+        threads for batch encoding (index builds), 0 for every core. ``query_threads``: for one
+        question at a time. One thread answers a single short text
         about as fast as several, and several threads spin-wait against everything else on a
         small shared machine, which slows questions down under load.
 
         sentence-transformers (and torch) load on first batch use only: answering questions
         over a built index never imports them (see ``tipbot.bert``), which is most of the
         start-up time saved."""
-        self.build_threads = threads if threads > 0 else (os.cpu_count() or 1)
-        self.query_threads = max(1, query_threads)
-        self.path = resolve_model_path(model_path)
-        self.batch_size = batch_size
+        s = settings or ModelConfig()
+        self.build_threads = s.threads if s.threads > 0 else (os.cpu_count() or 1)
+        self.query_threads = max(1, s.query_threads)
+        self.path = resolve_model_path(s.path)
+        self.batch_size = s.batch_size
         self._model: SentenceTransformer | None = None
         self._model_lock = threading.Lock()
         self.questions: NumpyBert | None = None
@@ -113,7 +110,7 @@ class Embedder:
             self.dim = int(dim)
             self.max_pieces = int(max_pieces)
         # The name recorded in the index manifest: a changed model means a rebuild.
-        self.name = str(self.path) if model_path else "all-MiniLM-L6-v2"
+        self.name = str(self.path) if s.path else "all-MiniLM-L6-v2"
 
     @property
     def model(self) -> SentenceTransformer:  # imported lazily
