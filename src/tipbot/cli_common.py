@@ -8,7 +8,7 @@ output mode: `--json` keeps stdout pure JSON, never the warnings quiet.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
@@ -25,7 +25,6 @@ from rich.progress import (
 )
 
 from tipbot.config import Config, load_config
-from tipbot.types import ReadIssue
 
 if TYPE_CHECKING:
     from tipbot.archive import Archive
@@ -68,24 +67,15 @@ def progress_bar(enabled: bool = True) -> Iterator[Callable[[str, int, int], Non
         yield update
 
 
-def warn(lines: list[str]) -> None:
-    """Warnings on stderr, at most MAX_ISSUES_SHOWN of them and a count of the rest."""
+def warn(lines: Sequence[object], rest: str = "more") -> None:
+    """Warnings on stderr (a file's problems, a question set's), at most MAX_ISSUES_SHOWN of
+    them and a count of the ``rest``. Each is printed as it stands, never read as markup."""
     for line in lines[:MAX_ISSUES_SHOWN]:
-        err.print(f"[yellow]warning:[/] {line}", markup=True, highlight=False)
-    if len(lines) > MAX_ISSUES_SHOWN:
-        err.print(f"[yellow]warning:[/] … and {len(lines) - MAX_ISSUES_SHOWN} more")
-
-
-def report_issues(issues: tuple[ReadIssue, ...]) -> None:
-    for issue in issues[:MAX_ISSUES_SHOWN]:
         err.print(
-            f"[yellow]warning:[/] {escape(str(issue))}",
-            markup=True,
-            highlight=False,
-            soft_wrap=True,
+            f"[yellow]warning:[/] {escape(str(line))}", markup=True, highlight=False, soft_wrap=True
         )
-    if len(issues) > MAX_ISSUES_SHOWN:
-        err.print(f"[yellow]warning:[/] … and {len(issues) - MAX_ISSUES_SHOWN} more problems")
+    if len(lines) > MAX_ISSUES_SHOWN:
+        err.print(f"[yellow]warning:[/] … and {len(lines) - MAX_ISSUES_SHOWN} {rest}")
 
 
 def open_archive(ctx: click.Context, *, quiet: bool = False) -> Archive:
@@ -115,7 +105,7 @@ def run_build(ctx: click.Context, incremental: bool, strict: bool, wait: bool) -
         report = build_index(
             cfg, embedder, progress, incremental=incremental, strict=strict, wait=wait
         )
-    report_issues(report.issues)
+    warn(report.issues, "more problems")
     rate = report.embedded_chunks / report.seconds if report.seconds else 0.0
     reused = f", {report.reused_posts} posts unchanged" if incremental else ""
     problems = f", {len(report.issues)} problems skipped" if report.issues else ""

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import discord
 
 from tipbot.bot import api_base, policy, sync
-from tipbot.bot.commands import FreshButton, TipTree, add_commands, embeds_of, view_of
+from tipbot.bot.commands import FreshButton, TipTree, add_commands, message_parts
 from tipbot.bot.conversations import Asked, Place
 from tipbot.bot.feedback import VoteButton
 from tipbot.bot.service import BotService, Result
@@ -170,14 +170,7 @@ class TipClient(discord.Client):
 
     async def _reply(self, message: discord.Message, place: Place, result: Result) -> None:
         """Send ``result`` as a reply to ``message`` and remember it in ``place``."""
-        view = view_of(result)
-        extras: dict[str, Any] = {"view": view} if view is not None else {}
-        sent = await message.reply(
-            result.payload.content or None,
-            embeds=embeds_of(result),
-            allowed_mentions=NO_MENTIONS,
-            **extras,
-        )
+        sent = await message.reply(result.payload.content or None, **message_parts(result))
         self.service.remember(place, sent.id, message.author.id, result)
 
     # ---- hot reload ------------------------------------------------------------------------

@@ -22,7 +22,7 @@ from tipbot.bot import policy
 from tipbot.bot.conversations import Asked, Place
 from tipbot.bot.feedback import feedback_view
 from tipbot.bot.service import BotService, Result, service_of
-from tipbot.render.discord import about_payload, notice_payload
+from tipbot.render.discord import Payload, about_payload, notice_payload
 
 if TYPE_CHECKING:
     from tipbot.archive import Archive
@@ -50,8 +50,8 @@ def _channel_ids(interaction: discord.Interaction) -> tuple[int, ...]:
     return tuple(i for i in ids if i is not None)
 
 
-def embeds_of(result: Result) -> list[discord.Embed]:
-    return [discord.Embed.from_dict(e) for e in result.payload.embeds]
+def embeds_of(payload: Payload) -> list[discord.Embed]:
+    return [discord.Embed.from_dict(e) for e in payload.embeds]
 
 
 def view_of(result: Result) -> discord.ui.View | None:
@@ -74,18 +74,22 @@ def place_of(service: BotService, interaction: discord.Interaction) -> Place:
     return service.conversations.place(interaction.channel_id or 0, user, dm=dm, replied_to=None)
 
 
+def message_parts(result: Result) -> dict[str, Any]:
+    """What a message for ``result`` sends beside its text, as a reply or as a follow-up: its
+    embeds, its buttons (none under a notice), and no pings."""
+    parts: dict[str, Any] = {"embeds": embeds_of(result.payload), "allowed_mentions": NO_MENTIONS}
+    view = view_of(result)
+    if view is not None:
+        parts["view"] = view
+    return parts
+
+
 async def send_followup(
     interaction: discord.Interaction, service: BotService, place: Place, result: Result
 ) -> None:
     """Send ``result`` under the (deferred) question and remember it in ``place``."""
-    view = view_of(result)
-    extras: dict[str, Any] = {"view": view} if view is not None else {}
     sent = await interaction.followup.send(
-        result.payload.content or discord.utils.MISSING,
-        embeds=embeds_of(result),
-        allowed_mentions=NO_MENTIONS,
-        wait=True,
-        **extras,
+        result.payload.content or discord.utils.MISSING, wait=True, **message_parts(result)
     )
     service.remember(place, sent.id, interaction.user.id, result)
 
@@ -258,7 +262,7 @@ async def about(interaction: discord.Interaction) -> None:
     first, last = (dates[0], dates[-1]) if dates else (None, None)
     payload = about_payload(len(posts), first, last, built, synced_at=_last_synced(archive))
     await interaction.response.send_message(
-        embeds=[discord.Embed.from_dict(e) for e in payload.embeds],
+        embeds=embeds_of(payload),
         ephemeral=True,
         allowed_mentions=NO_MENTIONS,
     )
