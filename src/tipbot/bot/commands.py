@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import re
 from typing import TYPE_CHECKING, Any
 
 import discord
@@ -20,7 +19,7 @@ from discord import app_commands
 
 from tipbot.bot import policy
 from tipbot.bot.conversations import Asked, Place
-from tipbot.bot.feedback import feedback_view
+from tipbot.bot.feedback import FromTemplate, feedback_view
 from tipbot.bot.service import BotService, Result, service_of
 from tipbot.render.discord import Payload, about_payload, notice_payload
 
@@ -198,7 +197,9 @@ async def ask(
 
 
 class FreshButton(
-    discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]], template=FRESH_TEMPLATE
+    FromTemplate,
+    discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]],
+    template=FRESH_TEMPLATE,
 ):
     """ "Ask without context" under an answer read with its conversation: anyone may click it to
     get the same question answered on its own, as a new message. The key is the answer's vote
@@ -213,16 +214,6 @@ class FreshButton(
             )
         )
         self.key = key
-
-    @classmethod
-    async def from_custom_id(
-        cls,
-        interaction: discord.Interaction,
-        item: discord.ui.Item[Any],
-        match: re.Match[str],
-        /,
-    ) -> FreshButton:
-        return cls(match["key"])
 
     async def callback(self, interaction: discord.Interaction) -> None:
         service = service_of(interaction.client)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import re
-from typing import Any
+from typing import Any, Self
 
 import discord
 
@@ -44,8 +44,25 @@ def vote_record(
     }
 
 
+class FromTemplate:
+    """For a DynamicItem button (put first among its bases) whose ``__init__`` takes its
+    template's named groups: the button, made again from a clicked custom_id."""
+
+    @classmethod
+    async def from_custom_id(
+        cls,
+        interaction: discord.Interaction,
+        item: discord.ui.Item[Any],
+        match: re.Match[str],
+        /,
+    ) -> Self:
+        return cls(**match.groupdict())
+
+
 class VoteButton(
-    discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]], template=VOTE_TEMPLATE
+    FromTemplate,
+    discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]],
+    template=VOTE_TEMPLATE,
 ):
     """One of the two feedback buttons; any click on one, even on an old message, lands here."""
 
@@ -61,16 +78,6 @@ class VoteButton(
         )
         self.vote = vote
         self.key = key
-
-    @classmethod
-    async def from_custom_id(
-        cls,
-        interaction: discord.Interaction,
-        item: discord.ui.Item[Any],
-        match: re.Match[str],
-        /,
-    ) -> VoteButton:
-        return cls(match["vote"], match["key"])
 
     async def callback(self, interaction: discord.Interaction) -> None:
         service = service_of(interaction.client)
