@@ -9,9 +9,12 @@ import numpy as np
 import pytest
 
 from tipbot.bert import layer_norm, run_layers
+from tipbot.config import AnswerConfig
 from tipbot.embed import packaged_model_path
 from tipbot.errors import ConfigError
+from tipbot.extract import Features, QuoteSettings, hand_scores
 from tipbot.reader import READER_DIR, Reader, ReaderSpec, load_torch, torch_logits
+from tipbot.reading import blended_scored
 
 QUESTION = "Who pays for the police training courses in Ukraine?"
 PASSAGES = [
@@ -101,3 +104,38 @@ def test_a_damaged_reader_is_one_clear_error(tmp_path, embedder):
     (tmp_path / "model.safetensors").write_bytes(b"\x00" * 64)
     with pytest.raises(ConfigError, match=r"cannot read the reader .*reader = false"):
         Reader(tmp_path, word=embedder.questions.word)
+
+
+def _features(n: int, dense: list[float]) -> Features:
+    zeros = np.zeros(n, dtype=np.float32)
+    return Features(
+        np.arange(10, 10 + n),
+        [f"Sentence {i}." for i in range(n)],
+        np.array(dense, dtype=np.float32),
+        zeros,
+        zeros,
+        zeros,
+        zeros,
+        zeros,
+        {},
+    )
+
+
+def test_blended_quotes_add_the_readers_logit_to_the_hand_weights():
+    # quotes = "blend": hand + weight × logit; a sentence not read counts one below the
+    # lowest logit read, so it wins only by a clear hand-weighted margin.
+    s = QuoteSettings.from_config(AnswerConfig())
+    f = _features(4, [0.2, 0.5, 0.45, 0.4])
+    hand, _ = hand_scores(f, s)
+    chosen = np.array([1, 2])  # sentences the reader read
+    z = np.array([-3.0, 4.0], dtype=np.float32)
+    sc = blended_scored(f, chosen, z, s, 0.3)
+    expected = hand + 0.3 * np.array([-4.0, -3.0, 4.0, -4.0])
+    np.testing.assert_allclose(sc.scores, expected, rtol=1e-6)
+    assert sc.best == 2  # the reader's sentence over the hand weights' favourite (1)
+    assert sc.evidence == int(np.argmax(hand_scores(f, s)[1]))
+    # With no weight on the reader, the hand weights' favourite again.
+    assert blended_scored(f, chosen, z, s, 0.0).best == int(np.argmax(hand))
+    # A sentence not read, far ahead on the hand weights, still wins.
+    far = _features(4, [0.2, 0.5, 0.45, 9.0])
+    assert blended_scored(far, chosen, z, s, 0.3).best == 3

@@ -50,6 +50,7 @@ class Fusion(StrEnum):
 class QuoteSource(StrEnum):
     HAND = "hand"  # the hand-weighted sentence scores
     READER = "reader"  # the reader's sentence probabilities
+    BLEND = "blend"  # the hand-weighted scores plus the reader's logits
 
 
 class SourceFormat(StrEnum):
@@ -114,8 +115,8 @@ class AnswerConfig:
     # Questions longer than this many tokens are shortened: bounded work for any input.
     max_question_tokens: int = 128
     # The reader (a cross-encoder trained on SQuAD v1.1 train) reranks the first posts,
-    # decides when to decline and which later posts to show (and builds the quotes with
-    # quotes = "reader"); false falls back to the two abstention rules above.
+    # decides when to decline, which later posts to show and, with the hand weights, which
+    # sentences to quote; false falls back to the hand weights and the two rules above.
     reader: bool = True
     # Posts the reader reads and reranks, and sentences it reads in each (picked by the
     # learned linear scorer).
@@ -127,9 +128,11 @@ class AnswerConfig:
     # With quotes = "reader", the sentence a quote is built around: the highest reader logit
     # plus this times the linear score.
     scorer_weight: float = 0.75
-    # Whose scores build the quotes: "hand" (the hand-weighted sum) or "reader" (the reader's
-    # sentence, companions by its probabilities). Chosen on validation: "hand".
-    quotes: QuoteSource = QuoteSource.HAND
+    # Whose scores build the quotes: "hand" (the hand-weighted sum), "reader" (the reader's
+    # sentence, companions by its probabilities) or "blend" (the hand-weighted sum plus
+    # quote_reader_weight times the reader's logit). Chosen on validation: "blend".
+    quotes: QuoteSource = QuoteSource.BLEND
+    quote_reader_weight: float = 0.1
     # Below this probability that the first post answers (models/abstain.json), tipbot declines…
     min_answer: float = 0.25
     # …and a later post below this is left out (-k is a maximum).
@@ -272,6 +275,7 @@ _POSITIVE = {
 _NON_NEGATIVE = {
     ("answer", "rerank_weight"),
     ("answer", "scorer_weight"),
+    ("answer", "quote_reader_weight"),
     ("conversation", "context_weight"),
     ("conversation", "post_weight"),
     ("conversation", "answer_weight"),
