@@ -271,3 +271,23 @@ def test_without_the_reader_tipbot_answers_as_it_did(plain_archive):
     assert found / len(answerable) >= FLOORS["devset"]["hybrid.answer_in_quote@1"]
     assert not any(plain_archive.ask(r["question"]).answered for r in DEVSET if not r["gold"])
     assert plain_archive.reader is None
+
+
+def test_quotes_say_whose_scores_build_the_quote(archive, seed_config, embedder):
+    # [answer] quotes: "blend" (the default) adds the reader's logit to the hand weights;
+    # "hand" quotes by the hand weights alone, which keep the sentence between the course's
+    # sentence and the next ("The training sessions are funded by …"); the reader did not read
+    # it, and in the blend it falls behind.
+    from tipbot.archive import Archive
+    from tipbot.config import QuoteSource
+
+    assert archive.reader_settings.quotes == QuoteSource.BLEND
+    hand = Archive(
+        seed_config.with_changes(answer={"quotes": QuoteSource.HAND}), embedder, archive.data
+    )
+    question = "who is paying for the OSCE's anti-trafficking police courses in Ukraine?"
+    by_hand = hand.ask(question, 1, abstain=False).results[0]
+    blended = archive.ask(question, 1, abstain=False).results[0]
+    assert by_hand.post_id == blended.post_id
+    assert "Danish Foreign Ministry" in by_hand.text
+    assert by_hand.text != blended.text

@@ -132,6 +132,7 @@ class AnswerConfig:
     # sentence, companions by its probabilities) or "blend" (the hand-weighted sum plus
     # quote_reader_weight times the reader's logit). Chosen on validation: "blend".
     quotes: QuoteSource = QuoteSource.BLEND
+    # With quotes = "blend", the weight of the reader's logit beside the hand-weighted sum.
     quote_reader_weight: float = 0.1
     # Below this probability that the first post answers (models/abstain.json), tipbot declines…
     min_answer: float = 0.25
