@@ -23,7 +23,7 @@ Every constant here was chosen on held-out SQuAD *train* articles (``training/fi
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import NamedTuple
 
 import numpy as np
@@ -143,12 +143,11 @@ def blended_scored(
     highest, its companions chosen by the same scores. The reader finds the answer's sentence
     more often than the hand weights; the hand weights score every sentence, read or not
     (README, "The reader")."""
-    scores, plain = extract.hand_scores(f, s)
+    hand = extract.hand_scored(f, s)
     logits = np.full(len(f.rows), float(z.min()) - UNREAD_GAP, dtype=np.float32)
     logits[chosen] = z
-    blended = (scores + weight * logits).astype(np.float32)
-    best = int(np.argmax(blended))
-    return extract.Scored(f.rows, blended, f.dense, f.lexical, best, int(np.argmax(plain)), f.query)
+    blended = (hand.scores + weight * logits).astype(np.float32)
+    return replace(hand, scores=blended, best=int(np.argmax(blended)))
 
 
 def read(
