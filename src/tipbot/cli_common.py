@@ -30,7 +30,9 @@ if TYPE_CHECKING:
     from tipbot.archive import Archive
 
 out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
+# stderr is never hard-wrapped: a terminal wraps lines itself, and a log or a script that
+# reads a message must get its paths and words whole.
+err = Console(stderr=True, highlight=False, soft_wrap=True)
 MAX_ISSUES_SHOWN = 20
 
 EXIT_ERROR = 1
@@ -71,9 +73,7 @@ def warn(lines: Sequence[object], rest: str = "more") -> None:
     """Warnings on stderr (a file's problems, a question set's), at most MAX_ISSUES_SHOWN of
     them and a count of the ``rest``. Each is printed as it stands, never read as markup."""
     for line in lines[:MAX_ISSUES_SHOWN]:
-        err.print(
-            f"[yellow]warning:[/] {escape(str(line))}", markup=True, highlight=False, soft_wrap=True
-        )
+        err.print(f"[yellow]warning:[/] {escape(str(line))}", markup=True, highlight=False)
     if len(lines) > MAX_ISSUES_SHOWN:
         err.print(f"[yellow]warning:[/] … and {len(lines) - MAX_ISSUES_SHOWN} {rest}")
 
