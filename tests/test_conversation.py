@@ -82,12 +82,33 @@ def test_conversation_settings_are_checked():
 
 
 def test_a_chain_of_follow_ups_keeps_its_topic_and_a_question_that_stood_alone_ends_it():
-    chained = (Turn(UKRAINE), Turn(OFFICERS, context=(UKRAINE,)))
+    chained = (Turn(UKRAINE, ("p1",)), Turn(OFFICERS, ("p1",), context=(UKRAINE,)))
     assert earlier_questions(chained, 3) == (OFFICERS, UKRAINE)
     assert earlier_questions(chained, 1) == (OFFICERS,)
-    switched = (*chained, Turn("What does the ILO say about child labour?"))
-    assert earlier_questions(switched, 3) == ("What does the ILO say about child labour?",)
+    ilo = "What does the ILO say about child labour?"
+    switched = (*chained, Turn(ilo, ("p2",)))
+    assert earlier_questions(switched, 3) == (ilo,)
     assert earlier_questions((), 3) == ()
+
+
+def test_a_declined_turn_does_not_end_the_chain_nor_hide_the_latest_answer():
+    first = Turn(UKRAINE, ("p1", "p2"), spans=((0, 5),))
+    declined = Turn("And the rind?")  # declined: no posts
+    assert earlier_questions((first, declined), 3) == ("And the rind?", UKRAINE)
+    assert earlier_questions((first, declined), 1) == ("And the rind?",)
+    vecs = {q: np.array([1.0, 0.0], np.float32) for q in ("q", UKRAINE, "And the rind?")}
+    quote = np.array([0.0, 1.0])
+    cfg = ConversationConfig(answer_weight=1.0)
+    seen = []
+    wq = context_query(
+        "q", vecs["q"], (first, declined), vecs.__getitem__, cfg, lambda t: seen.append(t) or quote
+    )
+    # The posts and the first quote are the first answer's, the declined turn's being none.
+    assert wq is not None and wq.posts == frozenset({"p1", "p2"}) and seen == [first]
+    assert wq.used == ("And the rind?", UKRAINE)
+    # A conversation that has had no answer yet widens by its questions only.
+    wq = context_query("q", vecs["q"], (declined,), vecs.__getitem__, cfg, lambda t: quote)
+    assert wq is not None and wq.posts == frozenset() and wq.used == ("And the rind?",)
 
 
 def test_the_widened_query_adds_the_earlier_questions_to_both_retrievers():
@@ -156,6 +177,24 @@ def test_margin_decides_between_the_two_readings(archive):
         assert archive.ask(question, context=(first,)).context == ()
     with _with(archive, margin=-100.0):  # always, whenever there is a context
         assert archive.ask(question, context=(first,)).context == (UKRAINE,)
+
+
+def test_read_earlier_reads_the_previous_answers_posts_even_when_the_search_misses_them(archive):
+    first = Turn.of(archive.ask(UKRAINE))
+    assert len(first.posts) == 3
+    question = "What did the ILO say about forced labour?"
+    # The follow-up's own search (no vectors added), every earlier post ranked far higher:
+    # whichever earlier posts the reader reads come first.
+    same = {"post_weight": 100.0, "margin": -100.0, "context_weight": 0.0, "answer_weight": 0.0}
+
+    def first_three(read_earlier: bool) -> list[str]:
+        with _with(archive, read_earlier=read_earlier, **same):
+            answer = archive.ask(question, context=(first,))
+        assert answer.context == (UKRAINE,)
+        return [q.post_id for q in (answer.results or answer.closest)][:3]
+
+    assert set(first_three(False)) != set(first.posts)  # the search alone misses some
+    assert set(first_three(True)) == set(first.posts)
 
 
 def test_a_turn_remembers_where_its_first_quote_lies(archive):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import itertools
 from dataclasses import replace
 
@@ -16,6 +17,7 @@ from tipbot.index import dense
 from tipbot.lexical import analyze, rows_term_mass
 from tipbot.retrieve import (
     FUSIONS,
+    Filters,
     Mode,
     Pool,
     _rank_in,
@@ -24,6 +26,7 @@ from tipbot.retrieve import (
     best_sentence_cosine,
     best_sentence_overlap,
     search,
+    with_posts,
 )
 
 
@@ -275,3 +278,28 @@ def test_sentence_overlap_ranks_posts_but_keeps_each_posts_chunk(archive):
     # …but each post is quoted from the chunk the other signals chose.
     chunk_of = {h.post_index: h.chunk_index for h in without}
     assert all(chunk_of[h.post_index] == h.chunk_index for h in with_it if h.post_index in chunk_of)
+
+
+def test_with_posts_places_the_posts_the_first_hits_miss_right_after_them(archive):
+    data, cfg = archive.data, archive.cfg.retrieval
+    qvec = archive.embed("police training in Ukraine")
+    hits = search(data, qvec, "police training in Ukraine", 8, cfg)
+    deep = hits[6].post_index  # found, past the first three
+    found = {h.post_index for h in hits}
+    missing = next(p for p in range(len(data.posts)) if p not in found)
+    kept = hits[0].post_index  # already among the first three: stays where it is
+    out, added = with_posts(data, hits, [kept, deep, missing, deep], qvec, 3)
+    assert added == 2
+    assert out[:3] == hits[:3]
+    assert out[3] == hits[6]  # a post found deeper keeps its hit
+    placed = out[4]
+    assert placed.post_index == missing and placed.score == hits[-1].score
+    chunks = np.flatnonzero(data.chunk_post == missing)
+    cos = data.chunk_vectors[chunks] @ qvec
+    assert placed.chunk_index == chunks[int(np.argmax(cos))]
+    assert placed.dense == pytest.approx(float(cos.max()), abs=1e-5)
+    assert [h.post_index for h in out].count(deep) == 1 and len(out) == len(hits) + 1
+    # Nothing to add, or a post the filters leave out: the hits as they were.
+    assert with_posts(data, hits, [kept], qvec, 3) == (hits, 0)
+    undated_only = Filters(since=dt.date(2999, 1, 1))
+    assert with_posts(data, hits, [missing], qvec, 3, undated_only) == (hits, 0)

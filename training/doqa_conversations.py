@@ -1,16 +1,17 @@
-"""DoQA (cooking) as a tipbot archive and a conversation file: people's own follow-ups.
+"""DoQA as a tipbot archive and a conversation file: people's own follow-ups.
 
     .venv/bin/python training/doqa_conversations.py --doqa doqa-cooking-dev-v2.1.json --out W
     .venv/bin/tipbot --config W/config.toml eval W/conversations.jsonl
 
 DoQA v2.1 (Campos et al., ACL 2020; Ixa Taldea, UPV/EHU; CC BY-SA 4.0, texts from
 cooking.stackexchange.com, CC BY-SA) holds dialogues in which a person asks about a cooking
-problem and follows up, answered from one Stack Exchange answer. Its cooking *dev* split is the
-one reachable here (the official file, as vendored unchanged by github.com/Juliane2210/
-VacationChatbot at commit 63c2f574, code/paraphrase_nlp/final_dataset/; the train split is
-over the size this machine can fetch). Its follow-ups checked the settings chosen on the
-synthetic conversations of ``fit_followup.py`` and decided one they left open,
-``[conversation] answer_weight`` (README, "Conversations"): validation, not a test set.
+problem and follows up, answered from one Stack Exchange answer. Its cooking *dev* split and
+its cooking, movies and travel *test* splits are the ones reachable here (the official files,
+as vendored unchanged by github.com/Juliane2210/VacationChatbot at commit 63c2f574,
+code/paraphrase_nlp/final_dataset/; the train split is not there). The dev split's follow-ups
+checked the settings chosen on the synthetic conversations of ``fit_followup.py`` and decided
+what those left open (README, "Conversations"): validation. The test splits chose nothing:
+they are reported only (``--site movies`` or ``travel`` for their links).
 
 Each answer becomes a post (titled by its Stack Exchange question; answers used by several
 dialogues once, every dialogue's gold naming it). Each dialogue becomes a conversation: turn 1
@@ -31,6 +32,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--doqa", type=Path, required=True, help="doqa-cooking-dev-v2.1.json")
     ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument(
+        "--site", default="cooking", help="the split's Stack Exchange site: cooking, movies, travel"
+    )
     args = ap.parse_args()
     data = json.loads(args.doqa.read_text(encoding="utf-8"))["data"]
     (args.out / "corpus").mkdir(parents=True, exist_ok=True)
@@ -46,7 +50,7 @@ def main() -> None:
                         "id": pid,
                         "title": item["title"],
                         "text": text,
-                        "url": f"https://cooking.stackexchange.com/#{pid}",
+                        "url": f"https://{args.site}.stackexchange.com/#{pid}",
                     }
                 )
             for n, qa in enumerate(para["qas"], 1):

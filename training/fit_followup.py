@@ -42,6 +42,8 @@ shipped values:
         --readings 3x2 --terse
     fit_followup.py --workdir W --weights 1.0 --post-weights 0 --answer-weights 0 \
         --readings 3x2 --terse --margins 0 --floors 0.25,0.2,0.15,0.1,0.05
+    fit_followup.py --workdir W --weights 1.0 --post-weights 0 --answer-weights 1 \
+        --readings 3x2 --margins=-0.1,0
 """
 
 from __future__ import annotations
@@ -259,6 +261,11 @@ def main() -> None:
     ap.add_argument("--post-weights", default="0,1")
     ap.add_argument("--answer-weights", default="0,0.5,1")
     ap.add_argument(
+        "--read-earlier",
+        default="0",
+        help="whether the earlier answer's posts are always read: 0, 1 or 0,1",
+    )
+    ap.add_argument(
         "--readings",
         default="3x2",
         help="posts x sentences the reading with context reads (comma-separated)",
@@ -287,8 +294,9 @@ def main() -> None:
         floats(args.post_weights),
         floats(args.answer_weights),
         [tuple(int(n) for n in x.split("x")) for x in args.readings.split(",")],
+        [bool(int(x)) for x in args.read_earlier.split(",")],
     )
-    for w, pw, aw, (rp, rs) in grid:
+    for w, pw, aw, (rp, rs), keep in grid:
         archive.cfg = cfg.with_changes(
             conversation={
                 "context_weight": w,
@@ -296,21 +304,22 @@ def main() -> None:
                 "answer_weight": aw,
                 "reader_posts": rp,
                 "reader_sentences": rs,
+                "read_earlier": keep,
                 "margin": 0.0,
             }
         )
-        print(f"reader_posts {rp} reader_sentences {rs}:", flush=True)
+        print(f"reader_posts {rp} reader_sentences {rs} read_earlier {keep}:", flush=True)
         rows = run(archive, convs)
         if args.dump:
-            dump(rows, args.dump.with_suffix(f".w{w}-p{pw}-a{aw}-r{rp}x{rs}.jsonl"))
+            dump(rows, args.dump.with_suffix(f".w{w}-p{pw}-a{aw}-r{rp}x{rs}-e{keep:d}.jsonl"))
         base = score(rows, None)
         print("alone: " + "  ".join(f"{k} {base.get(k, 0):.3f}" for k in kinds), flush=True)
         for m in [float(x) for x in args.margins.split(",")]:
             s = score(rows, m)
-            results.append(((w, pw, aw), m, s, base))
+            results.append(((w, pw, aw, keep), m, s, base))
             print(
-                f"context_weight {w} post_weight {pw} answer_weight {aw} margin {m}: "
-                + "  ".join(f"{k} {s.get(k, 0):.3f}" for k in kinds),
+                f"context_weight {w} post_weight {pw} answer_weight {aw} read_earlier {keep} "
+                f"margin {m}: " + "  ".join(f"{k} {s.get(k, 0):.3f}" for k in kinds),
                 flush=True,
             )
             for floor in floats(args.floors) if args.floors else []:
@@ -326,8 +335,11 @@ def main() -> None:
         if r[2].get("switch", 1) >= r[3].get("switch", 1) - 0.01
         and r[2].get("offtopic", 1) >= r[3].get("offtopic", 1) - 0.01
     ]
-    (w, pw, aw), m, s, _ = max(fair or results, key=lambda r: r[2].get("followup", 0))
-    print(f"chosen: context_weight {w} post_weight {pw} answer_weight {aw} margin {m}: {s}")
+    (w, pw, aw, keep), m, s, _ = max(fair or results, key=lambda r: r[2].get("followup", 0))
+    print(
+        f"chosen: context_weight {w} post_weight {pw} answer_weight {aw} read_earlier {keep} "
+        f"margin {m}: {s}"
+    )
 
 
 if __name__ == "__main__":

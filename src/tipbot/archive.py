@@ -225,13 +225,20 @@ class Archive:
         if widened is None:
             return alone
         rows = data.post_rows
-        earlier = dict.fromkeys((rows[p] for p in widened.posts if p in rows), conv.post_weight)
+        earlier = [rows[p] for p in widened.posts if p in rows]
         # The reading with context reads fewer sentences: a follow-up costs about 1.5 questions.
         lighter = dataclasses.replace(
             self.reader_settings, depth=conv.reader_posts, per_post=conv.reader_sentences
         )
         q = dataclasses.replace(q, reader_settings=lighter)
-        joint, joint_belief = self._answer(data, q, widened.text, widened.vector, earlier)
+        joint, joint_belief = self._answer(
+            data,
+            q,
+            widened.text,
+            widened.vector,
+            dict.fromkeys(earlier, conv.post_weight),
+            earlier if conv.read_earlier else (),
+        )
         if joint_belief > belief + conv.margin:
             return dataclasses.replace(joint, context=widened.used)
         return alone
@@ -243,16 +250,23 @@ class Archive:
         search_text: str,
         search_vec: np.ndarray,
         bonus: dict[int, float] | None = None,
+        keep: Sequence[int] = (),
     ) -> tuple[Answer, float]:
         """(answer, how surely it answers) for ``q``, its posts found by ``search_text`` and
         ``search_vec`` (the question's own, or widened by its conversation). The belief is the
-        reader's probability that the first post answers, or the hand rules' relevance."""
+        reader's probability that the first post answers, or the hand rules' relevance.
+        ``bonus``: post index → added to its rank by the reader; ``keep``: posts the reader
+        reads even when retrieval ranks them past its depth (the latest answer's posts)."""
         depth = max(q.k, q.reader_settings.depth) if q.use_reader else q.k
         hits = retrieve.search(
             data, search_vec, search_text, depth, self.cfg.retrieval, q.mode, q.filters
         )
         if not hits:
             return Answer(q.question, False, (), note=q.note), -1.0
+        if keep and q.use_reader:
+            hits, added = retrieve.with_posts(data, hits, keep, search_vec, depth, q.filters)
+            deeper = dataclasses.replace(q.reader_settings, depth=depth + added)
+            q = dataclasses.replace(q, reader_settings=deeper)
         if q.use_reader:
             return self._read(data, hits, q, bonus)
         quotes, evidence = self.quote(data, hits, q.qvec, q.text)

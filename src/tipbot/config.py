@@ -167,13 +167,15 @@ class ConversationConfig:
     reader_posts: int = 3
     reader_sentences: int = 2
     # A follow-up's search: its vector plus context_weight times each earlier question's and
-    # answer_weight times the previous answer's first quote; posts that answer quoted rank
-    # post_weight higher. The reading with context is kept when the reader's probability
-    # that it answers beats the question's own by more than margin. Chosen on validation
+    # answer_weight times the latest answer's first quote; posts that answer quoted rank
+    # post_weight higher, and with read_earlier they are read even when the search ranks them
+    # lower. The reading with context is kept when the reader's probability that it answers
+    # beats the question's own by more than margin. Chosen on validation
     # (training/fit_followup.py; README, "Conversations").
     context_weight: float = 1.0
     answer_weight: float = 1.0
     post_weight: float = 0.0
+    read_earlier: bool = False
     margin: float = 0.0
 
     @property

@@ -4,11 +4,12 @@
 nothing useful by its own few words. Its search is widened with what the earlier turns asked:
 
 - the dense query is the follow-up's vector plus ``context_weight`` times each earlier
-  question's vector and ``answer_weight`` times the vector of the sentences the previous answer
+  question's vector and ``answer_weight`` times the vector of the sentences the latest answer
   quoted first (stored in the index), renormalised;
 - the lexical query is the follow-up's words followed by the earlier questions' words;
-- optionally, the posts the previous answer quoted rank ``post_weight`` higher when the reader
-  reranks (off by default: it gained nothing on validation; README, "Conversations").
+- optionally, the posts the latest answer quoted rank ``post_weight`` higher when the reader
+  reranks, and with ``read_earlier`` the reader reads them even when the search ranks them
+  low (both off by default: they gained nothing on validation; README, "Conversations").
 
 The quote is still chosen for the follow-up as asked: the reader and the quote scores read the
 follow-up's own words, so an off-topic follow-up ("any good pizza nearby?") finds nothing that
@@ -18,7 +19,10 @@ believes more wins, the question's own unless the context's beats it by ``margin
 
 The earlier questions are the previous turn's question and the questions *it* was read with,
 newest first, at most ``turns`` of them: a chain of follow-ups keeps its topic, and a turn that
-stood alone (a new topic) ends the chain.
+stood alone (a new topic) ends the chain. A declined turn does not end it: it found no topic of
+its own, so the next follow-up is read with its question, the questions before it and the
+latest answer the conversation got ("Can I freeze it?" after an unanswered "What about the
+rind?" is still about the cheese the first answer quoted).
 """
 
 from __future__ import annotations
@@ -38,16 +42,25 @@ from tipbot.index.store import IndexData
 class ContextQuery:
     text: str  # what the lexical index searches: the follow-up's words, then the earlier ones
     vector: np.ndarray  # unit float32 (dim,): what the dense index searches
-    posts: frozenset[str]  # posts the previous answer quoted
+    posts: frozenset[str]  # posts the latest answer quoted
     used: tuple[str, ...]  # the earlier questions, newest first
 
 
 def earlier_questions(turns: Sequence[Turn], limit: int) -> tuple[str, ...]:
-    """The questions a follow-up to ``turns`` is read with, newest first."""
+    """The questions a follow-up to ``turns`` is read with, newest first: the previous turn's
+    and those it was itself read with. A declined turn found no topic of its own, so it does
+    not end the chain: its question is followed by the ones before it."""
     if not turns or limit <= 0:
         return ()
     last = turns[-1]
-    return (last.question, *last.context)[:limit]
+    rest = last.context if last.posts else earlier_questions(turns[:-1], limit)
+    return tuple(dict.fromkeys((last.question, *rest)))[:limit]
+
+
+def last_answered(turns: Sequence[Turn]) -> Turn | None:
+    """The latest turn whose answer quoted posts: a follow-up after a declined turn is
+    still read with the last answer the conversation got."""
+    return next((t for t in reversed(turns) if t.posts), None)
 
 
 def context_query(
@@ -66,11 +79,12 @@ def context_query(
     vector = qvec.astype(np.float64)
     for q in used:
         vector = vector + cfg.context_weight * embed(q)
-    if cfg.answer_weight and (answer := quoted(turns[-1])) is not None:
+    answered = last_answered(turns)
+    if cfg.answer_weight and answered and (answer := quoted(answered)) is not None:
         vector = vector + cfg.answer_weight * answer
     norm = float(np.linalg.norm(vector))
     vector = (vector / norm if norm > 0 else qvec).astype(np.float32)
-    posts = frozenset(turns[-1].posts)
+    posts = frozenset(answered.posts if answered else ())
     return ContextQuery(" ".join((text, *used)), vector, posts, used)
 
 

@@ -6,7 +6,7 @@ Everything on this path is array work over candidate sets; no Python loop touche
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -311,3 +311,41 @@ def search(
         Hit(post_index=post, chunk_index=int(rows[i]), score=score, dense=float(cos[i]))
         for post, i, score in best
     ]
+
+
+def with_posts(
+    data: IndexData,
+    hits: list[Hit],
+    posts: Sequence[int],
+    qvec: np.ndarray,
+    depth: int,
+    filters: Filters | None = None,
+) -> tuple[list[Hit], int]:
+    """``hits`` with each of ``posts`` that the first ``depth`` miss placed right after them,
+    and how many were placed: a follow-up's earlier posts are read even when its widened
+    search ranks them lower. A post found deeper keeps its hit; one not found at all gets its
+    chunk nearest ``qvec``, scored as the last hit (it ranks after every post found). Posts
+    the filters leave out stay out."""
+    first = {h.post_index for h in hits[:depth]}
+    wanted = [p for p in dict.fromkeys(posts) if p not in first]
+    if filters is not None and filters.active and wanted:
+        mask = filters.post_mask(data)
+        wanted = [p for p in wanted if mask[p]]
+    if not wanted or not hits:
+        return hits, 0
+    deeper = {h.post_index: h for h in hits[depth:]}
+    floor = hits[-1].score
+    placed = []
+    for post in wanted:
+        hit = deeper.get(post)
+        if hit is None:
+            chunks = np.flatnonzero(data.chunk_post == post)
+            if chunks.size == 0:
+                continue
+            cos = dense.rows(data.dense, data.chunk_vectors, chunks) @ qvec
+            best = int(np.argmax(cos))
+            hit = Hit(post, int(chunks[best]), floor, float(cos[best]))
+        placed.append(hit)
+    moved = {h.post_index for h in placed}
+    rest = [h for h in hits[depth:] if h.post_index not in moved]
+    return [*hits[:depth], *placed, *rest], len(placed)
