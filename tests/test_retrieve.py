@@ -301,5 +301,5 @@ def test_with_posts_places_the_posts_the_first_hits_miss_right_after_them(archiv
     assert [h.post_index for h in out].count(deep) == 1 and len(out) == len(hits) + 1
     # Nothing to add, or a post the filters leave out: the hits as they were.
     assert with_posts(data, hits, [kept], qvec, 3) == (hits, 0)
-    undated_only = Filters(since=dt.date(2999, 1, 1))
-    assert with_posts(data, hits, [missing], qvec, 3, undated_only) == (hits, 0)
+    none_pass = Filters(since=dt.date(2999, 1, 1))
+    assert with_posts(data, hits, [missing], qvec, 3, none_pass) == (hits, 0)

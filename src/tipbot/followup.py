@@ -42,7 +42,7 @@ from tipbot.index.store import IndexData
 class ContextQuery:
     text: str  # what the lexical index searches: the follow-up's words, then the earlier ones
     vector: np.ndarray  # unit float32 (dim,): what the dense index searches
-    posts: frozenset[str]  # posts the latest answer quoted
+    posts: tuple[str, ...]  # posts the latest answer quoted, best first
     used: tuple[str, ...]  # the earlier questions, newest first
 
 
@@ -84,7 +84,7 @@ def context_query(
         vector = vector + cfg.answer_weight * answer
     norm = float(np.linalg.norm(vector))
     vector = (vector / norm if norm > 0 else qvec).astype(np.float32)
-    posts = frozenset(answered.posts if answered else ())
+    posts = answered.posts if answered else ()
     return ContextQuery(" ".join((text, *used)), vector, posts, used)
 
 
