@@ -3,15 +3,15 @@
     .venv/bin/python training/doqa_conversations.py --doqa doqa-cooking-dev-v2.1.json --out W
     .venv/bin/tipbot --config W/config.toml eval W/conversations.jsonl
 
-DoQA v2.1 (Campos et al., ACL 2020; Ixa Taldea, UPV/EHU; CC BY-SA 4.0, texts from
-cooking.stackexchange.com, CC BY-SA) holds dialogues in which a person asks about a cooking
-problem and follows up, answered from one Stack Exchange answer. Its cooking *dev* split and
-its cooking, movies and travel *test* splits are the ones reachable here (the official files,
-as vendored unchanged by github.com/Juliane2210/VacationChatbot at commit 63c2f574,
-code/paraphrase_nlp/final_dataset/; the train split is not there). The dev split's follow-ups
-checked the settings chosen on the synthetic conversations of ``fit_followup.py`` and decided
-what those left open (README, "Conversations"): validation. The test splits chose nothing:
-they are reported only (``--site movies`` or ``travel`` for their links).
+DoQA v2.1 (Campos et al., ACL 2020; Ixa Taldea, UPV/EHU; CC BY-SA 4.0, texts from the
+cooking, movies and travel Stack Exchange sites, CC BY-SA) holds dialogues in which a person
+asks about a problem and follows up, answered from one Stack Exchange answer. Its cooking
+*dev* split and its cooking, movies and travel *test* splits are the ones reachable here (the
+official files, as vendored unchanged by github.com/Juliane2210/VacationChatbot at commit
+63c2f574, code/paraphrase_nlp/final_dataset/; the train split is not there). The dev split's
+follow-ups checked the settings chosen on the synthetic conversations of ``fit_followup.py``
+and decided what those left open (README, "Conversations"): validation. The test splits chose
+nothing: they are reported only (``--site movies`` or ``travel`` for their links).
 
 Each answer becomes a post (titled by its Stack Exchange question; answers used by several
 dialogues once, every dialogue's gold naming it). Each dialogue becomes a conversation: turn 1

@@ -263,11 +263,11 @@ class Archive:
         )
         if not hits:
             return Answer(q.question, False, (), note=q.note), -1.0
-        if keep and q.use_reader:
-            hits, added = retrieve.with_posts(data, hits, keep, search_vec, depth, q.filters)
-            deeper = dataclasses.replace(q.reader_settings, depth=depth + added)
-            q = dataclasses.replace(q, reader_settings=deeper)
         if q.use_reader:
+            if keep:
+                hits, added = retrieve.with_posts(data, hits, keep, search_vec, depth, q.filters)
+                deeper = dataclasses.replace(q.reader_settings, depth=depth + added)
+                q = dataclasses.replace(q, reader_settings=deeper)
             return self._read(data, hits, q, bonus)
         quotes, evidence = self.quote(data, hits, q.qvec, q.text)
         belief = evidence[0].relevance
