@@ -16,8 +16,9 @@ import pytest
 from click.testing import CliRunner
 from conftest import Clock
 
+from tipbot.choice import CHOICE_FILE, COLUMNS, FollowupChoice, Side, design
 from tipbot.cli import main
-from tipbot.config import ConversationConfig, parse_config
+from tipbot.config import ConversationConfig, FollowupDecision, parse_config
 from tipbot.conversation import Memory, Turn
 from tipbot.errors import ConfigError
 from tipbot.followup import context_query, earlier_questions, quoted_vector
@@ -76,6 +77,35 @@ def test_conversation_settings_are_checked():
         parse_config({"conversation": {"turns": 0}}, Path("."))
     with pytest.raises(ConfigError, match=r"unknown key \[conversation\] turn "):
         parse_config({"conversation": {"turn": 2}}, Path("."))
+    with pytest.raises(ConfigError, match=r"\[conversation\] decide .*one of model, margin"):
+        parse_config({"conversation": {"decide": "vote"}}, Path("."))
+    with pytest.raises(ConfigError, match=r"\[conversation\] min_answer .*between 0 and 1"):
+        parse_config({"conversation": {"min_answer": 1.5}}, Path("."))
+
+
+# ---- the learned choice between readings ---------------------------------------------------------
+
+
+def test_the_shipped_choice_model_is_the_one_the_defaults_were_fitted_with():
+    raw = json.loads(CHOICE_FILE.read_text(encoding="utf-8"))
+    assert tuple(raw["columns"]) == COLUMNS
+    # The bar to answer was chosen with the model: the config's default is that bar.
+    assert ConversationConfig().min_answer == raw["min_answer"]
+    assert ConversationConfig().decide == FollowupDecision.MODEL
+
+
+def test_the_choice_keeps_the_likelier_reading_and_reports_its_chance():
+    choice = FollowupChoice()
+    strong = Side(0.9, np.array([4.0, 0.6, 0.6, 0.5, 0.0]))
+    weak = Side(0.05, np.array([-6.0, 0.1, 0.1, 0.0, 0.0]))
+    row = design(strong, weak, True)
+    assert row.shape == (len(COLUMNS),) and row[COLUMNS.index("with_context")] == 1.0
+    assert row[COLUMNS.index("belief")] == pytest.approx(np.log(0.9 / 0.1))
+    with_context, chance = choice.choose(alone=weak, joint=strong)
+    assert with_context and chance == pytest.approx(choice.probability(strong, weak, True))
+    with_context, chance = choice.choose(alone=strong, joint=weak)
+    assert not with_context and chance == pytest.approx(choice.probability(strong, weak, False))
+    assert chance > 0.5 > choice.probability(weak, strong, True)
 
 
 # ---- widening the search -------------------------------------------------------------------------
@@ -173,10 +203,52 @@ def test_an_off_topic_follow_up_is_still_declined(archive):
 def test_margin_decides_between_the_two_readings(archive):
     first = Turn.of(archive.ask(UKRAINE))
     question = "What did the ILO say about forced labour?"
-    with _with(archive, margin=100.0):  # the context must be far surer: never
+    margin = FollowupDecision.MARGIN
+    with _with(archive, decide=margin, margin=100.0):  # the context must be far surer: never
         assert archive.ask(question, context=(first,)).context == ()
-    with _with(archive, margin=-100.0):  # always, whenever there is a context
+    with _with(archive, decide=margin, margin=-100.0):  # always, whenever there is a context
         assert archive.ask(question, context=(first,)).context == (UKRAINE,)
+    with _with(archive, decide=FollowupDecision.MODEL, margin=-100.0):  # the model ignores it
+        assert archive.ask(question, context=(first,)).context == ()
+
+
+def _readings(archive, question, context):
+    """(answer, [alone, joint] readings as Archive._answer made them)."""
+    seen = []
+    original = archive._answer
+
+    def capture(*a, **kw):
+        seen.append(original(*a, **kw))
+        return seen[-1]
+
+    archive._answer = capture
+    try:
+        answer = archive.ask(question, context=context)
+    finally:
+        del archive._answer
+    return answer, seen
+
+
+def test_the_learned_choice_gives_the_likelier_reading_from_its_bar(archive):
+    first = (Turn.of(archive.ask(UKRAINE)),)
+    answer, (alone, joint) = _readings(archive, OFFICERS, first)
+    with_context, chance = archive.choice.choose(alone.side, joint.side)
+    assert answer.context == ((UKRAINE,) if with_context else ())
+    pick = joint if with_context else alone
+    assert answer.answered == (chance >= archive.cfg.conversation.min_answer)
+    assert with_context and answer.answered  # the officers are in the Ukraine post
+    assert answer.results == pick.shown and answer.results[0].post_id == UKRAINE_POST
+    # The bar is the model's, not the abstention model's: above every chance, nothing is
+    # answered, and the closest passages are those of the reading kept.
+    with _with(archive, min_answer=1.0):
+        declined = archive.ask(OFFICERS, context=first)
+    assert not declined.answered and declined.closest == pick.quotes
+    assert declined.context == (UKRAINE,)
+    # The evaluator's rankings (no abstention) follow the same choice and decline nothing.
+    with _with(archive, min_answer=1.0):
+        ranked = archive.ask(OFFICERS, context=first, abstain=False)
+    assert ranked.answered and ranked.context == (UKRAINE,)
+    assert ranked.results[0].post_id == UKRAINE_POST
 
 
 def test_read_earlier_reads_the_previous_answers_posts_even_when_the_search_misses_them(archive):
@@ -185,7 +257,13 @@ def test_read_earlier_reads_the_previous_answers_posts_even_when_the_search_miss
     question = "What did the ILO say about forced labour?"
     # The follow-up's own search (no vectors added), every earlier post ranked far higher:
     # whichever earlier posts the reader reads come first.
-    same = {"post_weight": 100.0, "margin": -100.0, "context_weight": 0.0, "answer_weight": 0.0}
+    same = {
+        "post_weight": 100.0,
+        "decide": FollowupDecision.MARGIN,
+        "margin": -100.0,
+        "context_weight": 0.0,
+        "answer_weight": 0.0,
+    }
 
     def first_three(read_earlier: bool) -> list[str]:
         with _with(archive, read_earlier=read_earlier, **same):

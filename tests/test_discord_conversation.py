@@ -5,7 +5,7 @@ bounds, and asking again without context; then the bookkeeping and the footer on
 
 The follow-ups are real: on the seed archive "How many officers took part?" finds nothing by
 itself, and is answered from the OSCE police-training post when read with "Who paid for the
-police training in Ukraine?" (the reader keeps the reading with context at the default margin).
+police training in Ukraine?" (the learned choice keeps the reading with context).
 So an answer whose footer lacks "read with: …" really was read without the earlier question.
 """
 

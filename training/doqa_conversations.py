@@ -28,16 +28,11 @@ import json
 from pathlib import Path
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--doqa", type=Path, required=True, help="doqa-cooking-dev-v2.1.json")
-    ap.add_argument("--out", type=Path, required=True)
-    ap.add_argument(
-        "--site", default="cooking", help="the split's Stack Exchange site: cooking, movies, travel"
-    )
-    args = ap.parse_args()
-    data = json.loads(args.doqa.read_text(encoding="utf-8"))["data"]
-    (args.out / "corpus").mkdir(parents=True, exist_ok=True)
+def write(doqa: Path, out: Path, site: str = "cooking") -> str:
+    """The split ``doqa`` as an archive, a conversation file and a config.toml in ``out``;
+    a line saying what was written."""
+    data = json.loads(doqa.read_text(encoding="utf-8"))["data"]
+    (out / "corpus").mkdir(parents=True, exist_ok=True)
     post_of_text: dict[str, str] = {}
     posts, turns = [], []
     for item in data:
@@ -50,7 +45,7 @@ def main() -> None:
                         "id": pid,
                         "title": item["title"],
                         "text": text,
-                        "url": f"https://{args.site}.stackexchange.com/#{pid}",
+                        "url": f"https://{site}.stackexchange.com/#{pid}",
                     }
                 )
             for n, qa in enumerate(para["qas"], 1):
@@ -70,15 +65,24 @@ def main() -> None:
                         "kind": kind,
                     }
                 )
-    with open(args.out / "corpus" / "posts.jsonl", "w", encoding="utf-8") as f:
+    with open(out / "corpus" / "posts.jsonl", "w", encoding="utf-8") as f:
         f.writelines(json.dumps(p, ensure_ascii=False) + "\n" for p in posts)
-    with open(args.out / "conversations.jsonl", "w", encoding="utf-8") as f:
+    with open(out / "conversations.jsonl", "w", encoding="utf-8") as f:
         f.writelines(json.dumps(t, ensure_ascii=False) + "\n" for t in turns)
-    (args.out / "config.toml").write_text('[corpus]\npaths = ["corpus"]\n[index]\ndir = "index"\n')
-    print(
-        f"{len(posts)} posts, {len({t['conversation'] for t in turns})} dialogues, "
-        f"{len(turns)} turns"
+    (out / "config.toml").write_text('[corpus]\npaths = ["corpus"]\n[index]\ndir = "index"\n')
+    dialogues = len({t["conversation"] for t in turns})
+    return f"{len(posts)} posts, {dialogues} dialogues, {len(turns)} turns"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--doqa", type=Path, required=True, help="doqa-cooking-dev-v2.1.json")
+    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument(
+        "--site", default="cooking", help="the split's Stack Exchange site: cooking, movies, travel"
     )
+    args = ap.parse_args()
+    print(write(args.doqa, args.out, args.site))
 
 
 if __name__ == "__main__":

@@ -61,7 +61,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from squad_posts import SQUAD_TRAIN, load_squad, make_posts, split_articles, write_archive
 
 from tipbot.archive import Archive
-from tipbot.config import load_config
+from tipbot.config import FollowupDecision, load_config
 from tipbot.conversation import Turn
 from tipbot.evaluate import answer_in_quote
 from tipbot.evaluate_io import Question
@@ -178,7 +178,7 @@ def run(archive: Archive, convs: list[list[dict]]) -> list[dict]:
 
     def capture(*a, **kw):
         out = original(*a, **kw)
-        seen.append(out)
+        seen.append((out.answer, out.belief))
         return out
 
     archive._answer = capture  # type: ignore[method-assign]
@@ -305,6 +305,8 @@ def main() -> None:
                 "reader_posts": rp,
                 "reader_sentences": rs,
                 "read_earlier": keep,
+                # Every margin below is scored from the two readings this run records.
+                "decide": FollowupDecision.MARGIN,
                 "margin": 0.0,
             }
         )

@@ -22,7 +22,8 @@ import numpy as np
 
 from tipbot import abstain as abstention
 from tipbot import extract, followup, reading, retrieve
-from tipbot.config import Config
+from tipbot.choice import FollowupChoice, Side
+from tipbot.config import Config, FollowupDecision
 from tipbot.conversation import Turn
 from tipbot.embed import Embedder
 from tipbot.errors import ConfigError, IndexError_, IndexMissing, QuestionError
@@ -59,6 +60,18 @@ class _Question:
     cache: reading.ReadCache  # what the reader read, shared by the readings
 
 
+@dataclass(frozen=True)
+class _Reading:
+    """One reading of a question: its answer as that reading alone gives it, and what a
+    follow-up's choice between readings needs."""
+
+    answer: Answer
+    belief: float  # how surely it answers: the reader's probability, or the hand relevance
+    quotes: tuple[Quote, ...] = ()  # every post's quote, as the ranking found them
+    shown: tuple[Quote, ...] = ()  # the quotes it shows when it answers
+    side: Side | None = None  # its first post's evidence, with the reader
+
+
 class Archive:
     def __init__(self, cfg: Config, embedder: Embedder, data: IndexData) -> None:
         self.cfg = cfg
@@ -71,6 +84,7 @@ class Archive:
         self.reader: Reader | None = None
         self.scorer: LinearScorer | None = None
         self.abstention: abstention.ReaderAbstention | None = None
+        self.choice: FollowupChoice | None = None
         self.reader_settings = reading.ReaderSettings.from_config(cfg.answer)
         if cfg.answer.reader:
             # The question encoder's word table is the reader's too (frozen in training).
@@ -79,6 +93,8 @@ class Archive:
             try:
                 self.scorer = LinearScorer()
                 self.abstention = abstention.ReaderAbstention()
+                if cfg.conversation.decide == FollowupDecision.MODEL:
+                    self.choice = FollowupChoice()
             except (OSError, ValueError, KeyError) as e:
                 raise ConfigError(
                     f"cannot read the reader's settings ({type(e).__name__}: {e}): reinstall "
@@ -221,9 +237,9 @@ class Archive:
             self.reader_settings,
             reading.ReadCache(),
         )
-        alone, belief = self._answer(data, q, text, qvec)
+        alone = self._answer(data, q, text, qvec)
         if widened is None:
-            return alone
+            return alone.answer
         rows = data.post_rows
         earlier = [rows[p] for p in widened.posts if p in rows]
         # The reading with context reads fewer sentences: a follow-up costs about 1.5 questions.
@@ -231,7 +247,7 @@ class Archive:
             self.reader_settings, depth=conv.reader_posts, per_post=conv.reader_sentences
         )
         q = dataclasses.replace(q, reader_settings=lighter)
-        joint, joint_belief = self._answer(
+        joint = self._answer(
             data,
             q,
             widened.text,
@@ -239,9 +255,32 @@ class Archive:
             dict.fromkeys(earlier, conv.post_weight),
             earlier if conv.read_earlier else (),
         )
-        if joint_belief > belief + conv.margin:
-            return dataclasses.replace(joint, context=widened.used)
-        return alone
+        return self._choose(q, alone, joint, widened.used)
+
+    def _choose(
+        self, q: _Question, alone: _Reading, joint: _Reading, used: tuple[str, ...]
+    ) -> Answer:
+        """A follow-up's answer from its two readings (``tipbot.choice``); ``used``: the
+        earlier questions the reading with context was found with."""
+        conv = self.cfg.conversation
+        learned = (
+            conv.decide == FollowupDecision.MODEL
+            and self.choice is not None
+            and alone.side is not None
+            and joint.side is not None
+        )
+        if not learned:
+            if joint.belief > alone.belief + conv.margin:
+                return dataclasses.replace(joint.answer, context=used)
+            return alone.answer
+        assert self.choice is not None and alone.side is not None and joint.side is not None
+        with_context, chance = self.choice.choose(alone.side, joint.side)
+        pick, context = (joint, used) if with_context else (alone, ())
+        if not q.abstain:
+            return dataclasses.replace(pick.answer, context=context)
+        if chance < conv.min_answer:
+            return Answer(q.question, False, (), closest=pick.quotes, note=q.note, context=context)
+        return Answer(q.question, True, pick.shown, note=q.note, context=context)
 
     def _answer(
         self,
@@ -251,18 +290,18 @@ class Archive:
         search_vec: np.ndarray,
         bonus: dict[int, float] | None = None,
         keep: Sequence[int] = (),
-    ) -> tuple[Answer, float]:
-        """(answer, how surely it answers) for ``q``, its posts found by ``search_text`` and
-        ``search_vec`` (the question's own, or widened by its conversation). The belief is the
-        reader's probability that the first post answers, or the hand rules' relevance.
-        ``bonus``: post index → added to its rank by the reader; ``keep``: posts the reader
-        reads even when retrieval ranks them past its depth (the latest answer's posts)."""
+    ) -> _Reading:
+        """``q`` read with its posts found by ``search_text`` and ``search_vec`` (the
+        question's own, or widened by its conversation). The belief is the reader's
+        probability that the first post answers, or the hand rules' relevance. ``bonus``: post
+        index → added to its rank by the reader; ``keep``: posts the reader reads even when
+        retrieval ranks them past its depth (the latest answer's posts)."""
         depth = max(q.k, q.reader_settings.depth) if q.use_reader else q.k
         hits = retrieve.search(
             data, search_vec, search_text, depth, self.cfg.retrieval, q.mode, q.filters
         )
         if not hits:
-            return Answer(q.question, False, (), note=q.note), -1.0
+            return _Reading(Answer(q.question, False, (), note=q.note), -1.0)
         if q.use_reader:
             if keep:
                 hits, added = retrieve.with_posts(data, hits, keep, search_vec, depth, q.filters)
@@ -280,12 +319,14 @@ class Archive:
             )
             if not answered:
                 note = "; ".join(x for x in (note, why) if x)
-                return Answer(q.question, False, (), closest=tuple(quotes), note=note), belief
-        return Answer(q.question, True, tuple(quotes), note=note), belief
+                declined = Answer(q.question, False, (), closest=tuple(quotes), note=note)
+                return _Reading(declined, belief, tuple(quotes), tuple(quotes))
+        answer = Answer(q.question, True, tuple(quotes), note=note)
+        return _Reading(answer, belief, tuple(quotes), tuple(quotes))
 
     def _read(
         self, data: IndexData, hits: list[Hit], q: _Question, bonus: dict[int, float] | None
-    ) -> tuple[Answer, float]:
+    ) -> _Reading:
         """The reader's answer: the first posts reranked by what the reader found, declined or
         shown by its evidence.
         Users get every post read (``k`` of them at most); the evaluator's longer rankings
@@ -321,17 +362,23 @@ class Archive:
         # A follow-up's evidence is its own, as asked, even in the reading with context: the
         # widened vector's sentence cosine answered more follow-ups on validation but also
         # an off-topic one (README, "Conversations").
-        belief = self.abstention.probability(readings[0].evidence(unknown))
+        evidence = readings[0].evidence(unknown)
+        belief = self.abstention.probability(evidence)
+        side = Side(belief, evidence)
+        every = tuple(quotes)
         if not q.abstain:
-            return Answer(q.question, True, tuple(quotes), note=q.note), belief
-        if belief < s.min_answer:
-            return Answer(q.question, False, (), closest=tuple(quotes), note=q.note), belief
-        shown = [
+            return _Reading(
+                Answer(q.question, True, every, note=q.note), belief, every, every, side
+            )
+        shown = tuple(
             x
             for i, (x, r) in enumerate(zip(quotes, readings[:k], strict=True))
             if i == 0 or r.answer >= s.min_shown
-        ]
-        return Answer(q.question, True, tuple(shown), note=q.note), belief
+        )
+        if belief < s.min_answer:
+            declined = Answer(q.question, False, (), closest=every, note=q.note)
+            return _Reading(declined, belief, every, shown, side)
+        return _Reading(Answer(q.question, True, shown, note=q.note), belief, every, shown, side)
 
     def embed(self, text: str) -> np.ndarray:
         """The question's unit vector; a conversation's earlier questions are embedded once."""

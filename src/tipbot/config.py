@@ -53,6 +53,11 @@ class QuoteSource(StrEnum):
     BLEND = "blend"  # the hand-weighted scores plus the reader's logits
 
 
+class FollowupDecision(StrEnum):
+    MODEL = "model"  # the learned choice between a follow-up's readings (tipbot.choice)
+    MARGIN = "margin"  # the reading with context when its belief beats the other's by margin
+
+
 class SourceFormat(StrEnum):
     AUTO = "auto"
     BLOGGER = "blogger"
@@ -169,13 +174,18 @@ class ConversationConfig:
     # A follow-up's search: its vector plus context_weight times each earlier question's and
     # answer_weight times the latest answer's first quote; posts that answer quoted rank
     # post_weight higher, and with read_earlier they are read even when the search ranks them
-    # lower. The reading with context is kept when the reader's probability that it answers
-    # beats the question's own by more than margin. Chosen on validation
-    # (training/fit_followup.py; README, "Conversations").
+    # lower. Chosen on validation (training/fit_followup.py; README, "Conversations").
     context_weight: float = 1.0
     answer_weight: float = 1.0
     post_weight: float = 0.0
     read_earlier: bool = False
+    # Which reading is given, and whether: "model", the learned choice (models/followup.json,
+    # training/fit_choice.py) keeps the likelier reading and gives it from min_answer on;
+    # "margin" keeps the reading with context when the abstention model's probability that it
+    # answers beats the question's own by more than margin, and gives it from [answer]
+    # min_answer on. Without the reader, always "margin".
+    decide: FollowupDecision = FollowupDecision.MODEL
+    min_answer: float = 0.3
     margin: float = 0.0
 
     @property
@@ -286,6 +296,7 @@ _NON_NEGATIVE = {
 _SHARES = {
     ("answer", "min_answer"),
     ("answer", "min_shown"),
+    ("conversation", "min_answer"),
     ("retrieval", "dense_weight"),
     ("retrieval", "sentence_weight"),
     ("retrieval", "overlap_weight"),

@@ -14,8 +14,10 @@ nothing useful by its own few words. Its search is widened with what the earlier
 The quote is still chosen for the follow-up as asked: the reader and the quote scores read the
 follow-up's own words, so an off-topic follow-up ("any good pizza nearby?") finds nothing that
 answers it in the previous topic's posts and is declined. Whether the follow-up stands alone
-is the reader's call (``archive.Archive.ask``): both readings are made and the one the reader
-believes more wins, the question's own unless the context's beats it by ``margin``.
+is decided from what the reader found (``archive.Archive.ask``): both readings are made, and a
+model fitted on validation conversations (``tipbot.choice``) keeps the likelier one and
+declines when neither is likely enough (``[conversation] decide = "margin"``: the reading
+with context when the reader's belief in it beats the question's own by ``margin``).
 
 The earlier questions are the previous turn's question and the questions *it* was read with,
 newest first, at most ``turns`` of them: a chain of follow-ups keeps its topic, and a turn that
