@@ -29,7 +29,7 @@ CANNOTANSWER turns and answer switches no worse than the rule before (within 0.0
 is then fitted on every turn. ``fit_followup.py``'s own conversations (seed 0) and
 ``tests/data`` are not used; DoQA's test splits are left for reporting.
 
-About 12 minutes on the 2-core machine, nearly all of it running the conversations (cached in
+About 10 minutes on the 2-core machine, nearly all of it running the conversations (cached in
 the workdir: a second run fits in seconds).
 """
 

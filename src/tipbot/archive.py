@@ -22,7 +22,7 @@ import numpy as np
 
 from tipbot import abstain as abstention
 from tipbot import extract, followup, reading, retrieve
-from tipbot.choice import FollowupChoice, Side
+from tipbot.choice import FollowupChoice, Reading, Side, answer_followup
 from tipbot.config import Config, FollowupDecision
 from tipbot.conversation import Turn
 from tipbot.embed import Embedder
@@ -58,18 +58,6 @@ class _Question:
     use_reader: bool
     reader_settings: reading.ReaderSettings  # how many posts and sentences the reader reads
     cache: reading.ReadCache  # what the reader read, shared by the readings
-
-
-@dataclass(frozen=True)
-class _Reading:
-    """One reading of a question: its answer as that reading alone gives it, and what a
-    follow-up's choice between readings needs."""
-
-    answer: Answer
-    belief: float  # how surely it answers: the reader's probability, or the hand relevance
-    quotes: tuple[Quote, ...] = ()  # every post's quote, as the ranking found them
-    shown: tuple[Quote, ...] = ()  # the quotes it shows when it answers
-    side: Side | None = None  # its first post's evidence, with the reader
 
 
 class Archive:
@@ -255,32 +243,7 @@ class Archive:
             dict.fromkeys(earlier, conv.post_weight),
             earlier if conv.read_earlier else (),
         )
-        return self._choose(q, alone, joint, widened.used)
-
-    def _choose(
-        self, q: _Question, alone: _Reading, joint: _Reading, used: tuple[str, ...]
-    ) -> Answer:
-        """A follow-up's answer from its two readings (``tipbot.choice``); ``used``: the
-        earlier questions the reading with context was found with."""
-        conv = self.cfg.conversation
-        learned = (
-            conv.decide == FollowupDecision.MODEL
-            and self.choice is not None
-            and alone.side is not None
-            and joint.side is not None
-        )
-        if not learned:
-            if joint.belief > alone.belief + conv.margin:
-                return dataclasses.replace(joint.answer, context=used)
-            return alone.answer
-        assert self.choice is not None and alone.side is not None and joint.side is not None
-        with_context, chance = self.choice.choose(alone.side, joint.side)
-        pick, context = (joint, used) if with_context else (alone, ())
-        if not q.abstain:
-            return dataclasses.replace(pick.answer, context=context)
-        if chance < conv.min_answer:
-            return Answer(q.question, False, (), closest=pick.quotes, note=q.note, context=context)
-        return Answer(q.question, True, pick.shown, note=q.note, context=context)
+        return answer_followup(alone, joint, widened.used, conv, self.choice, q.abstain)
 
     def _answer(
         self,
@@ -290,7 +253,7 @@ class Archive:
         search_vec: np.ndarray,
         bonus: dict[int, float] | None = None,
         keep: Sequence[int] = (),
-    ) -> _Reading:
+    ) -> Reading:
         """``q`` read with its posts found by ``search_text`` and ``search_vec`` (the
         question's own, or widened by its conversation). The belief is the reader's
         probability that the first post answers, or the hand rules' relevance. ``bonus``: post
@@ -301,7 +264,7 @@ class Archive:
             data, search_vec, search_text, depth, self.cfg.retrieval, q.mode, q.filters
         )
         if not hits:
-            return _Reading(Answer(q.question, False, (), note=q.note), -1.0)
+            return Reading(Answer(q.question, False, (), note=q.note), -1.0)
         if q.use_reader:
             if keep:
                 hits, added = retrieve.with_posts(data, hits, keep, search_vec, depth, q.filters)
@@ -320,13 +283,13 @@ class Archive:
             if not answered:
                 note = "; ".join(x for x in (note, why) if x)
                 declined = Answer(q.question, False, (), closest=tuple(quotes), note=note)
-                return _Reading(declined, belief, tuple(quotes), tuple(quotes))
+                return Reading(declined, belief, tuple(quotes), tuple(quotes))
         answer = Answer(q.question, True, tuple(quotes), note=note)
-        return _Reading(answer, belief, tuple(quotes), tuple(quotes))
+        return Reading(answer, belief, tuple(quotes), tuple(quotes))
 
     def _read(
         self, data: IndexData, hits: list[Hit], q: _Question, bonus: dict[int, float] | None
-    ) -> _Reading:
+    ) -> Reading:
         """The reader's answer: the first posts reranked by what the reader found, declined or
         shown by its evidence.
         Users get every post read (``k`` of them at most); the evaluator's longer rankings
@@ -367,9 +330,7 @@ class Archive:
         side = Side(belief, evidence)
         every = tuple(quotes)
         if not q.abstain:
-            return _Reading(
-                Answer(q.question, True, every, note=q.note), belief, every, every, side
-            )
+            return Reading(Answer(q.question, True, every, note=q.note), belief, every, every, side)
         shown = tuple(
             x
             for i, (x, r) in enumerate(zip(quotes, readings[:k], strict=True))
@@ -377,8 +338,8 @@ class Archive:
         )
         if belief < s.min_answer:
             declined = Answer(q.question, False, (), closest=every, note=q.note)
-            return _Reading(declined, belief, every, shown, side)
-        return _Reading(Answer(q.question, True, shown, note=q.note), belief, every, shown, side)
+            return Reading(declined, belief, every, shown, side)
+        return Reading(Answer(q.question, True, shown, note=q.note), belief, every, shown, side)
 
     def embed(self, text: str) -> np.ndarray:
         """The question's unit vector; a conversation's earlier questions are embedded once."""

@@ -13,17 +13,22 @@ post that answers first. Both readings are scored; the likelier is kept, and giv
 chance reaches ``[conversation] min_answer``, declined otherwise. It was fitted on
 conversations nobody tests on (``training/fit_choice.py``: synthetic conversations from
 held-out SQuAD train articles, plain and terse, and DoQA's cooking dev dialogues).
+``answer_followup`` makes the follow-up's answer from its two ``Reading``s, by the model or,
+with ``[conversation] decide = "margin"`` or without the reader, by the rule before it.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from tipbot.config import ConversationConfig, FollowupDecision
 from tipbot.scorer import load_linear
+from tipbot.types import Answer, Quote
 
 CHOICE_FILE = Path(__file__).resolve().parent / "models" / "followup.json"
 # One reading's columns, in this order: its belief and the other reading's (as logits), the
@@ -49,6 +54,18 @@ class Side:
 
     belief: float  # the abstention model's probability that it answers
     evidence: np.ndarray  # abstain.COLUMNS of its first post
+
+
+@dataclass(frozen=True)
+class Reading:
+    """One reading of a question (``archive.Archive._answer``): its answer as that reading
+    alone gives it, and what the choice between a follow-up's readings needs."""
+
+    answer: Answer
+    belief: float  # how surely it answers: the reader's probability, or the hand relevance
+    quotes: tuple[Quote, ...] = ()  # every post's quote, as the ranking found them
+    shown: tuple[Quote, ...] = ()  # the quotes it shows when it answers
+    side: Side | None = None  # its first post's evidence, with the reader
 
 
 def _logit(p: float) -> float:
@@ -87,3 +104,34 @@ class FollowupChoice:
         p_alone = self.probability(alone, joint, False)
         p_joint = self.probability(joint, alone, True)
         return (True, p_joint) if p_joint > p_alone else (False, p_alone)
+
+
+def answer_followup(
+    alone: Reading,
+    joint: Reading,
+    used: tuple[str, ...],
+    cfg: ConversationConfig,
+    model: FollowupChoice | None,
+    abstain: bool,
+) -> Answer:
+    """A follow-up's answer from its readings alone and with context; ``used``: the earlier
+    questions the second was found with. ``abstain`` False: the evaluator's rankings, never
+    declined. The rule by ``margin`` answers without the reader (no evidence to weigh), and
+    where the archive was opened with ``decide = "margin"`` (``model`` None: it is loaded
+    only when asked for)."""
+    learned = cfg.decide == FollowupDecision.MODEL and model is not None
+    if not learned or alone.side is None or joint.side is None:
+        if joint.belief > alone.belief + cfg.margin:
+            return dataclasses.replace(joint.answer, context=used)
+        return alone.answer
+    assert model is not None
+    with_context, chance = model.choose(alone.side, joint.side)
+    pick, context = (joint, used) if with_context else (alone, ())
+    first = pick.answer
+    if not abstain:
+        return dataclasses.replace(first, context=context)
+    if chance < cfg.min_answer:
+        return Answer(
+            first.question, False, (), closest=pick.quotes, note=first.note, context=context
+        )
+    return Answer(first.question, True, pick.shown, note=first.note, context=context)
