@@ -53,7 +53,7 @@ from squad_posts import SQUAD_TRAIN, write_archive
 
 from tipbot.archive import Archive
 from tipbot.choice import CHOICE_FILE, COLUMNS, Side, design
-from tipbot.config import FollowupDecision, load_config
+from tipbot.config import AnswerConfig, FollowupDecision, load_config
 from tipbot.conversation import Turn
 from tipbot.evaluate import contains_answer
 
@@ -156,7 +156,7 @@ def label(row: dict, name: str) -> bool:
 Decide = Callable[[dict], str | None]  # a row → "alone", "joint" or None (declined)
 
 
-def rule_before(row: dict, min_answer: float = 0.25) -> str | None:
+def rule_before(row: dict, min_answer: float = AnswerConfig().min_answer) -> str | None:
     pick = "joint" if row["joint"]["belief"] > row["alone"]["belief"] else "alone"
     return pick if row[pick]["belief"] >= min_answer else None
 
@@ -208,6 +208,8 @@ def main() -> None:
     ap.add_argument("--folds", type=int, default=5)
     ap.add_argument("--write", action="store_true", help=f"write {CHOICE_FILE}")
     args = ap.parse_args()
+    # The synthetic sets' config files name the shared archive by absolute path.
+    args.workdir = args.workdir.resolve()
     args.workdir.mkdir(parents=True, exist_ok=True)
     rows: list[dict] = []
     for name, folder in prepare(args).items():
@@ -253,7 +255,9 @@ def main() -> None:
                 + "  ".join(f"{k} {v:.3f}" for k, v in s.items()),
                 flush=True,
             )
-    _, best, c, bar, s = max(results, key=lambda x: (x[0], x[1]))
+    fair_found, best, c, bar, s = max(results, key=lambda x: (x[0], x[1]))
+    if not fair_found:
+        print("no setting declines and answers switches as well as the rule: the best shown")
     print(f"chosen: C {c}, min_answer {bar}: objective {best:.4f} (before {objective(before):.4f})")
     w, b = fit(rows, c)
     model = {

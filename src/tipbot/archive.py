@@ -86,7 +86,8 @@ class Archive:
             except (OSError, ValueError, KeyError) as e:
                 raise ConfigError(
                     f"cannot read the reader's settings ({type(e).__name__}: {e}): reinstall "
-                    "tipbot, or set [answer] reader = false to answer without the reader"
+                    "tipbot, or set [answer] reader = false to answer without the reader "
+                    '(or [conversation] decide = "margin" if only models/followup.json fails)'
                 ) from None
 
     # ---- opening and reloading -------------------------------------------------------------

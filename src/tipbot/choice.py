@@ -91,6 +91,8 @@ def design(side: Side, other: Side, with_context: bool) -> np.ndarray:
 
 
 class FollowupChoice:
+    """The fitted model (``models/followup.json``): each reading's chance of answering."""
+
     def __init__(self, path: Path = CHOICE_FILE) -> None:
         self.weights, self.bias = load_linear(path, COLUMNS)
 
@@ -116,9 +118,9 @@ def answer_followup(
 ) -> Answer:
     """A follow-up's answer from its readings alone and with context; ``used``: the earlier
     questions the second was found with. ``abstain`` False: the evaluator's rankings, never
-    declined. The rule by ``margin`` answers without the reader (no evidence to weigh), and
-    where the archive was opened with ``decide = "margin"`` (``model`` None: it is loaded
-    only when asked for)."""
+    declined. The rule by ``margin`` answers without the reader (no evidence to weigh), when
+    a reading found no posts at all, and where the archive was opened with ``decide =
+    "margin"`` (``model`` None: it is loaded only when asked for)."""
     learned = cfg.decide == FollowupDecision.MODEL and model is not None
     if not learned or alone.side is None or joint.side is None:
         if joint.belief > alone.belief + cfg.margin:

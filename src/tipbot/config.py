@@ -182,8 +182,8 @@ class ConversationConfig:
     # Which reading is given, and whether: "model", the learned choice (models/followup.json,
     # training/fit_choice.py) keeps the likelier reading and gives it from min_answer on;
     # "margin" keeps the reading with context when the abstention model's probability that it
-    # answers beats the question's own by more than margin, and gives it from [answer]
-    # min_answer on. Without the reader, always "margin".
+    # answers beats the question's own by more than margin, and declines as a question alone
+    # is declined. Without the reader, always "margin".
     decide: FollowupDecision = FollowupDecision.MODEL
     min_answer: float = 0.3
     margin: float = 0.0
