@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 from collections import defaultdict
 from collections.abc import Callable
@@ -52,7 +51,7 @@ from fit_followup import build
 from squad_posts import SQUAD_TRAIN, write_archive
 
 from tipbot.archive import Archive
-from tipbot.choice import CHOICE_FILE, COLUMNS, Side, design
+from tipbot.choice import CHOICE_FILE, COLUMNS, FollowupChoice, Side, design
 from tipbot.config import AnswerConfig, FollowupDecision, load_config
 from tipbot.conversation import Turn
 from tipbot.evaluate import contains_answer
@@ -140,13 +139,13 @@ def _lines(path: Path) -> list[dict]:
         return [json.loads(line) for line in f]
 
 
+def side(row: dict, name: str) -> Side:
+    return Side(row[name]["belief"], np.array(row[name]["evidence"]))
+
+
 def features(row: dict, name: str) -> np.ndarray:
     other = "joint" if name == "alone" else "alone"
-
-    def side(n: str) -> Side:
-        return Side(row[n]["belief"], np.array(row[n]["evidence"]))
-
-    return design(side(name), side(other), name == "joint")
+    return design(side(row, name), side(row, other), name == "joint")
 
 
 def label(row: dict, name: str) -> bool:
@@ -189,10 +188,12 @@ def fit(rows: list[dict], c: float) -> tuple[np.ndarray, float]:
 
 
 def chooser(w: np.ndarray, b: float, bar: float) -> Decide:
+    """The choice as ``choice.answer_followup`` makes it, with these weights."""
+    model = FollowupChoice.of(w, b)
+
     def decide(r: dict) -> str | None:
-        p = {n: 1 / (1 + math.exp(-(features(r, n) @ w + b))) for n in ("alone", "joint")}
-        pick = "joint" if p["joint"] > p["alone"] else "alone"
-        return pick if p[pick] >= bar else None
+        with_context, chance = model.choose(side(r, "alone"), side(r, "joint"))
+        return ("joint" if with_context else "alone") if chance >= bar else None
 
     return decide
 

@@ -19,14 +19,13 @@ off-topic ones included):
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from tipbot.lexical import TOKEN, LexicalIndex, analyze
-from tipbot.scorer import load_linear
+from tipbot.scorer import load_linear, logistic
 
 ABSTAIN_FILE = Path(__file__).resolve().parent / "models" / "abstain.json"
 # The first post's evidence, in this order: the reader's highest logit in the post, the best
@@ -42,7 +41,7 @@ class ReaderAbstention:
     def probability(self, evidence: np.ndarray) -> float:
         """The chance that the archive answers, from ``COLUMNS`` in order."""
         z = float(np.asarray(evidence, dtype=np.float64) @ self.weights + self.bias)
-        return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
+        return logistic(z)
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from tipbot.config import ConversationConfig, FollowupDecision
-from tipbot.scorer import load_linear
+from tipbot.scorer import load_linear, logistic
 from tipbot.types import Answer, Quote
 
 CHOICE_FILE = Path(__file__).resolve().parent / "models" / "followup.json"
@@ -96,10 +96,16 @@ class FollowupChoice:
     def __init__(self, path: Path = CHOICE_FILE) -> None:
         self.weights, self.bias = load_linear(path, COLUMNS)
 
+    @classmethod
+    def of(cls, weights: np.ndarray, bias: float) -> FollowupChoice:
+        """A model from weights over ``COLUMNS`` (the training script's folds)."""
+        model = cls.__new__(cls)
+        model.weights, model.bias = np.asarray(weights, dtype=np.float64), float(bias)
+        return model
+
     def probability(self, side: Side, other: Side, with_context: bool) -> float:
         """The chance that ``side`` puts a post that answers first."""
-        z = float(design(side, other, with_context) @ self.weights + self.bias)
-        return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
+        return logistic(float(design(side, other, with_context) @ self.weights + self.bias))
 
     def choose(self, alone: Side, joint: Side) -> tuple[bool, float]:
         """(whether the reading with context wins, its chance of answering)."""

@@ -12,6 +12,7 @@ it picks which sentences the reader reads.
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -72,6 +73,11 @@ def load_linear(path: Path, columns: tuple[str, ...]) -> tuple[npt.NDArray[np.fl
     if tuple(raw["columns"]) != columns:
         raise ValueError(f"{path} was fitted on other columns: {raw['columns']}")
     return np.asarray(raw["weights"], dtype=np.float64), float(raw["bias"])
+
+
+def logistic(z: float) -> float:
+    """A fitted logistic model's probability from its linear score (clamped: no overflow)."""
+    return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
 
 
 class LinearScorer:
