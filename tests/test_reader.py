@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from tipbot.bert import layer_norm, run_layers
+from tipbot.bert import _gelu, layer_norm, run_layers
 from tipbot.config import AnswerConfig
 from tipbot.embed import packaged_model_path
 from tipbot.errors import ConfigError
@@ -88,6 +88,37 @@ def test_run_layers_with_bounds_is_each_sequence_alone(reader):
     first = run_layers(x[:4], *args, activation=reader.spec.activation)
     second = run_layers(x[4:], *args, activation=reader.spec.activation)
     assert np.abs(packed - np.vstack([first, second])).max() < 1e-5
+
+
+def test_tanh_gelu_is_torchs_to_the_extremes():
+    # Computed through exp, which overflows to inf for large negative inputs: still 0 there.
+    torch = pytest.importorskip("torch")
+    x = np.linspace(-200.0, 200.0, 40_001, dtype=np.float32)
+    with np.errstate(all="raise"):
+        ours = _gelu(x.copy(), "gelu_tanh")
+    reference = torch.nn.functional.gelu(torch.from_numpy(x), approximate="tanh").numpy()
+    assert np.isfinite(ours).all()
+    assert np.abs(ours - reference).max() < 1e-5
+
+
+def test_distinct_rows_run_as_the_whole_batch(reader, embedder):
+    # A token repeated across packed pairs (the question opening each) is embedded and
+    # projected once: the hidden states are those of the batch given row by row, with the
+    # reader's one layer and with the question encoder's six (only the first is shared).
+    rng = np.random.default_rng(1)
+    distinct = rng.standard_normal((7, reader.word.shape[1])).astype(np.float32)
+    distinct = layer_norm(distinct, reader.emb_ln, reader.spec.eps)
+    rows = np.array([0, 1, 2, 3, 0, 1, 2, 4, 5, 6, 6])
+    bounds = [(0, 4), (4, 11)]
+    for layers, activation in (
+        (reader.layers, reader.spec.activation),
+        (embedder.questions.layers, "gelu"),
+    ):
+        args = (layers, reader.spec.heads, reader.spec.eps, bounds, activation)
+        whole = run_layers(distinct[rows], *args)
+        shared = run_layers(distinct, *args, rows)
+        assert shared.shape == whole.shape
+        assert np.abs(shared - whole).max() < 1e-5
 
 
 def test_the_answering_sentence_scores_highest(reader):

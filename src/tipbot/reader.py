@@ -171,11 +171,19 @@ class Reader:
         ids = np.concatenate([np.asarray(p, dtype=np.int64) for p, _ in pairs])
         positions = np.concatenate([np.arange(len(p)) for p, _ in pairs])
         segment = np.concatenate([np.arange(len(p)) >= a for p, a in pairs]).astype(np.int64)
+        # Every pair opens with the same question, and a post's sentences share its title: a
+        # token at the same place is embedded and projected once (``run_layers``' rows), which
+        # spares about two fifths of the first layer's projection (README, "Performance").
+        key = (ids * self.pos.shape[0] + positions) * self.types.shape[0] + segment
+        _, first, rows = np.unique(key, return_index=True, return_inverse=True)
+        ids, positions, segment = ids[first], positions[first], segment[first]
         x = self.word[ids] + self.pos[positions] + self.types[segment]
         x = layer_norm(x, self.emb_ln, self.spec.eps)
         ends = np.cumsum([len(p) for p, _ in pairs])
         bounds = list(zip([0, *ends[:-1].tolist()], ends.tolist(), strict=True))
-        h = run_layers(x, self.layers, self.spec.heads, self.spec.eps, bounds, self.spec.activation)
+        h = run_layers(
+            x, self.layers, self.spec.heads, self.spec.eps, bounds, self.spec.activation, rows
+        )
         cls = h[[a for a, _ in bounds]]
         unit = h / np.maximum(np.linalg.norm(h, axis=1, keepdims=True), 1e-12)
         match = np.array(
