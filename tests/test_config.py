@@ -61,6 +61,7 @@ def test_unknown_section(tmp_path):
         ('[retrieval]\nk = "three"\n', r"\[retrieval\] k .* must be int, got 'three'"),
         ("[retrieval]\nk = 0\n", r"must be greater than 0, got 0"),
         ('[index]\nkind = "annoy"\n', r"must be one of auto, flat, hnsw, ivf, got 'annoy'"),
+        ('[answer]\nrerank = "best"\n', r"\[answer\] rerank .* must be one of model, weight"),
         (
             '[retrieval]\nfusion = "max"\n',
             r"\[retrieval\] fusion .* must be one of zscore, rrf, weighted, got 'max'",

@@ -18,7 +18,7 @@ from conftest import Clock
 
 from tipbot.choice import CHOICE_FILE, COLUMNS, FollowupChoice, Side, design
 from tipbot.cli import main
-from tipbot.config import ConversationConfig, FollowupDecision, parse_config
+from tipbot.config import ConversationConfig, FollowupDecision, Rerank, parse_config
 from tipbot.conversation import Memory, Turn
 from tipbot.errors import ConfigError
 from tipbot.followup import context_query, earlier_questions, quoted_vector
@@ -188,8 +188,26 @@ def test_a_follow_up_is_found_with_the_question_it_continues(archive):
     assert follow.question == OFFICERS
     assert follow.results[0].post_id == UKRAINE_POST
     assert "1,800 police officers" in follow.results[0].text
+    # Asked alone it stands alone. (Its own words now find the same sentence too: among the
+    # posts read, the fitted ranking puts first the one whose sentence matches them best.)
     assert alone.context == ()
-    assert not (alone.answered and "1,800 police officers" in alone.results[0].text)
+
+
+def test_only_the_reading_alone_ranks_posts_by_the_fitted_weights(archive, monkeypatch):
+    # The fitted ranking was learned on questions that stand alone; the reading with the
+    # conversation ranks its posts by the rule (README, "Reranking the posts read").
+    from tipbot import reading
+
+    seen, original = [], reading.read
+
+    def spy(*args, **kwargs):
+        seen.append(args[7].rerank)  # the ReaderSettings the reading was made with
+        return original(*args, **kwargs)
+
+    first = archive.ask(UKRAINE)
+    monkeypatch.setattr(reading, "read", spy)
+    archive.ask(OFFICERS, context=(Turn.of(first),))
+    assert seen == [Rerank.MODEL, Rerank.WEIGHT]
 
 
 def test_an_off_topic_follow_up_is_still_declined(archive):

@@ -3,18 +3,22 @@ way it was trained to, and it tells an answering sentence from its neighbours.""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
 import pytest
+from conftest import DATA, read_jsonl
 
+from tipbot import extract, reading, retrieve
 from tipbot.bert import _gelu, layer_norm, run_layers
-from tipbot.config import AnswerConfig
+from tipbot.config import AnswerConfig, Rerank
 from tipbot.embed import packaged_model_path
 from tipbot.errors import ConfigError
 from tipbot.extract import Features, QuoteSettings, hand_scores
+from tipbot.lexical import analyze
 from tipbot.reader import READER_DIR, Reader, ReaderSpec, load_torch, torch_logits
-from tipbot.reading import blended_scored
+from tipbot.reading import RERANK_FILE, Reranker, blended_scored
 
 QUESTION = "Who pays for the police training courses in Ukraine?"
 PASSAGES = [
@@ -170,3 +174,62 @@ def test_blended_quotes_add_the_readers_logit_to_the_hand_weights():
     # A sentence not read, far ahead on the hand weights, still wins.
     far = _features(4, [0.2, 0.5, 0.45, 9.0])
     assert blended_scored(far, chosen, z, s, 0.3).best == 3
+
+
+# ---- reranking the posts read ----------------------------------------------------------------
+
+
+def test_the_shipped_ranking_is_the_one_the_defaults_were_fitted_with():
+    raw = json.loads(RERANK_FILE.read_text(encoding="utf-8"))
+    assert tuple(raw["columns"]) == Reranker.COLUMNS
+    assert AnswerConfig().rerank == Rerank.MODEL
+    # The bar to answer was moved with the ranking (fit_rerank.py): the default is that bar.
+    assert AnswerConfig().min_answer == raw["validation"]["min_answer"]
+    weights = Reranker().weights
+    assert np.isfinite(weights).all() and weights[Reranker.COLUMNS.index("reader")] > 0
+
+
+def _readings(archive, question: str, rerank: Rerank):
+    data, text = archive.data, question
+    qvec = archive.embedder.encode_one(text)
+    s = dataclasses.replace(archive.reader_settings, rerank=rerank)
+    hits = retrieve.search(
+        data, qvec, text, s.depth, archive.cfg.retrieval, retrieve.Mode.HYBRID, retrieve.Filters()
+    )
+    term_ids, idf = extract.query_terms(data, analyze(text))
+    args = (archive.reader, archive.scorer, archive.quote_settings, s, term_ids, idf)
+    readings = reading.read(data, hits, qvec, text, *args, reranker=archive.reranker)
+    scores = np.array([h.score for h in hits])
+    z = (scores - scores.mean()) / scores.std()
+    by_post = dict(zip((h.post_index for h in hits), z, strict=True))
+    return readings, by_post
+
+
+def test_posts_rank_by_the_fitted_weights_or_by_the_rule_before(archive):
+    # "model": each post's rank is the fitted sum of retrieval's standardised score and its
+    # evidence; "weight": that score plus rerank_weight times the best logit. On the devset's
+    # questions both orders follow their own formula, and they differ somewhere.
+    questions = [q["question"] for q in read_jsonl(DATA / "devset.jsonl")][:20]
+    reranker, w = archive.reranker, archive.reader_settings.rerank_weight
+    firsts = set()
+    for question in questions:
+        model, z = _readings(archive, question, Rerank.MODEL)
+        rule, _ = _readings(archive, question, Rerank.WEIGHT)
+        for r in model:
+            assert r.rank == pytest.approx(reranker.rank(z[r.hit.post_index], r))
+        for r in rule:
+            assert r.rank == pytest.approx(z[r.hit.post_index] + w * r.logit)
+        for ranked in (model, rule):
+            assert [r.rank for r in ranked] == sorted((r.rank for r in ranked), reverse=True)
+        firsts.add((model[0].hit.post_index, rule[0].hit.post_index))
+    assert any(a != b for a, b in firsts)
+
+
+def test_the_rule_before_needs_no_fitted_ranking(seed_config, embedder, archive):
+    from tipbot.archive import Archive
+
+    cfg = seed_config.with_changes(answer={"rerank": "weight", "min_answer": 0.25})
+    rule = Archive(cfg, embedder, archive.data)
+    assert rule.reranker is None and archive.reranker is not None
+    answer = rule.ask("Who funds the police training courses in Ukraine?", 3)
+    assert answer.answered and answer.results

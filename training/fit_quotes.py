@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import pickle
 import random
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -27,7 +28,7 @@ import numpy as np
 
 from tipbot import extract, reading
 from tipbot.archive import Archive
-from tipbot.config import QuoteSource, load_config
+from tipbot.config import QuoteSource, Rerank, load_config
 from tipbot.evaluate import answer_in_quote
 from tipbot.evaluate_io import load_questions
 
@@ -70,6 +71,9 @@ VARIANTS: dict[str, Variant] = {
         0.3, quote={"w_lead": 0.0, "w_title": 0.0}
     ),
     "hand + 0.3 × reader logit, 6 sentences read a post": blend(0.3, reader={"per_post": 6}),
+    "hand + 0.1 × reader logit, posts ranked by the rule before (rerank = weight)": blend(
+        0.1, reader={"rerank": Rerank.WEIGHT}
+    ),
 }
 
 _BLENDED = reading.blended_scored
@@ -101,9 +105,17 @@ def main() -> None:
     ap.add_argument("--sample", type=int, default=1000)
     ap.add_argument("--seed", type=int, default=1, help="of the sample")
     ap.add_argument("--only", nargs="*", type=int, help="variants by number, from 0")
+    ap.add_argument(
+        "--exclude",
+        type=Path,
+        help="a collect.py table whose questions are left out (those a model was fitted on)",
+    )
     args = ap.parse_args()
     archive = Archive.open(load_config(args.config), build_if_needed=False)
     qs = [q for q in load_questions(args.questions).questions if q.answerable]
+    if args.exclude:
+        seen = {q["qid"] for q in pickle.loads(args.exclude.read_bytes())["questions"]}
+        qs = [q for q in qs if q.qid not in seen]
     qs = random.Random(args.seed).sample(qs, min(args.sample, len(qs)))
     base, settings = archive.quote_settings, archive.reader_settings
     print(f"{len(qs)} validation questions (seed {args.seed})\n")

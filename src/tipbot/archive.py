@@ -23,7 +23,7 @@ import numpy as np
 from tipbot import abstain as abstention
 from tipbot import extract, followup, reading, retrieve
 from tipbot.choice import FollowupChoice, Reading, Side, answer_followup
-from tipbot.config import Config, FollowupDecision
+from tipbot.config import Config, FollowupDecision, Rerank
 from tipbot.conversation import Turn
 from tipbot.embed import Embedder
 from tipbot.errors import ConfigError, IndexError_, IndexMissing, QuestionError
@@ -73,6 +73,7 @@ class Archive:
         self.scorer: LinearScorer | None = None
         self.abstention: abstention.ReaderAbstention | None = None
         self.choice: FollowupChoice | None = None
+        self.reranker: reading.Reranker | None = None
         self.reader_settings = reading.ReaderSettings.from_config(cfg.answer)
         if cfg.answer.reader:
             # The question encoder's word table is the reader's too (frozen in training).
@@ -81,13 +82,16 @@ class Archive:
             try:
                 self.scorer = LinearScorer()
                 self.abstention = abstention.ReaderAbstention()
+                if cfg.answer.rerank == Rerank.MODEL:
+                    self.reranker = reading.Reranker()
                 if cfg.conversation.decide == FollowupDecision.MODEL:
                     self.choice = FollowupChoice()
             except (OSError, ValueError, KeyError) as e:
                 raise ConfigError(
                     f"cannot read the reader's settings ({type(e).__name__}: {e}): reinstall "
                     "tipbot, or set [answer] reader = false to answer without the reader "
-                    '(or [conversation] decide = "margin" if only models/followup.json fails)'
+                    '(or [conversation] decide = "margin" if only models/followup.json fails, '
+                    '[answer] rerank = "weight" if only models/rerank.json does)'
                 ) from None
 
     # ---- opening and reloading -------------------------------------------------------------
@@ -232,8 +236,15 @@ class Archive:
         rows = data.post_rows
         earlier = [rows[p] for p in widened.posts if p in rows]
         # The reading with context reads fewer sentences: a follow-up costs about 1.5 questions.
+        # Its posts rank by the rule, not the fitted ranking: that was fitted on questions that
+        # stand alone, with five posts of four sentences read, and it weighs the best
+        # sentence's cosine with the follow-up's own few words above the search that the
+        # conversation widened (README, "Reranking the posts read").
         lighter = dataclasses.replace(
-            self.reader_settings, depth=conv.reader_posts, per_post=conv.reader_sentences
+            self.reader_settings,
+            depth=conv.reader_posts,
+            per_post=conv.reader_sentences,
+            rerank=Rerank.WEIGHT,
         )
         q = dataclasses.replace(q, reader_settings=lighter)
         joint = self._answer(
@@ -313,6 +324,7 @@ class Archive:
             term_ids,
             idf,
             self.cfg.model.query_threads,
+            reranker=self.reranker,
             bonus=bonus,
             cache=q.cache,
         )

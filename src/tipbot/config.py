@@ -53,6 +53,11 @@ class QuoteSource(StrEnum):
     BLEND = "blend"  # the hand-weighted scores plus the reader's logits
 
 
+class Rerank(StrEnum):
+    MODEL = "model"  # a fitted weighting of retrieval's score and the post's evidence
+    WEIGHT = "weight"  # retrieval's score plus rerank_weight times the post's best logit
+
+
 class FollowupDecision(StrEnum):
     MODEL = "model"  # the learned choice between a follow-up's readings (tipbot.choice)
     MARGIN = "margin"  # the reading with context when its belief beats the other's by margin
@@ -127,8 +132,11 @@ class AnswerConfig:
     # learned linear scorer).
     reader_posts: int = 5
     reader_sentences: int = 4
-    # A post's rank: retrieval's score (standardised over the posts read) plus this times the
-    # logit of its best sentence.
+    # How the posts read are ranked: "model" (retrieval's standardised score, the reader's
+    # best logit and the best sentence's cosine, weighted as fitted on validation:
+    # models/rerank.json) or "weight" (retrieval's score plus rerank_weight times the logit
+    # of the post's best sentence).
+    rerank: Rerank = Rerank.MODEL
     rerank_weight: float = 1.0
     # With quotes = "reader", the sentence a quote is built around: the highest reader logit
     # plus this times the linear score.
@@ -140,7 +148,9 @@ class AnswerConfig:
     # With quotes = "blend", the weight of the reader's logit beside the hand-weighted sum.
     quote_reader_weight: float = 0.1
     # Below this probability that the first post answers (models/abstain.json), tipbot declines…
-    min_answer: float = 0.25
+    # (0.25 with rerank = "weight"; the fitted ranking puts posts with closer sentences first,
+    # and 0.29 declines as many off-topic validation questions as 0.25 did before it.)
+    min_answer: float = 0.29
     # …and a later post below this is left out (-k is a maximum).
     min_shown: float = 0.15
 
@@ -185,7 +195,7 @@ class ConversationConfig:
     # answers beats the question's own by more than margin, and declines as a question alone
     # is declined. Without the reader, always "margin".
     decide: FollowupDecision = FollowupDecision.MODEL
-    min_answer: float = 0.3
+    min_answer: float = 0.325
     margin: float = 0.0
 
     @property

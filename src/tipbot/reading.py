@@ -4,8 +4,10 @@ For each of the first ``depth`` posts retrieval found, the linear scorer (``tipb
 picks the ``per_post`` sentences most worth reading; the reader reads them all with the
 question in one batch. Each post's highest logit
 
-- reranks the posts: retrieval's score (standardised over these posts) plus ``rerank_weight``
-  times that logit;
+- reranks the posts, with the post's other evidence (``Reranker``: retrieval's score
+  standardised over these posts, the logit and the best sentence's cosine, weighted as fitted
+  on validation), or by the rule before it (``rerank = "weight"``:
+  retrieval's score plus ``rerank_weight`` times the logit);
 - is the first post's evidence for answering at all (``abstain.ReaderAbstention``, against
   ``min_answer``);
 - decides which posts to show: a later post whose probability is below ``min_shown`` is left
@@ -24,16 +26,19 @@ Every constant here was chosen on held-out SQuAD *train* articles (``training/fi
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 
 from tipbot import extract
-from tipbot.config import AnswerConfig, QuoteSource
+from tipbot.config import AnswerConfig, QuoteSource, Rerank
 from tipbot.index.store import IndexData
 from tipbot.reader import Reader
-from tipbot.scorer import LinearScorer
+from tipbot.scorer import LinearScorer, load_linear
 from tipbot.types import Hit
+
+RERANK_FILE = Path(__file__).resolve().parent / "models" / "rerank.json"
 
 
 @dataclass(frozen=True)
@@ -43,6 +48,7 @@ class ReaderSettings:
 
     depth: int
     per_post: int
+    rerank: Rerank
     rerank_weight: float
     scorer_weight: float
     quotes: QuoteSource  # whose scores build the quotes
@@ -55,6 +61,7 @@ class ReaderSettings:
         return cls(
             a.reader_posts,
             a.reader_sentences,
+            a.rerank,
             a.rerank_weight,
             a.scorer_weight,
             a.quotes,
@@ -84,6 +91,24 @@ class Reading:
         return np.array(
             [self.logit, sc.dense.max(), self.hit.dense, sc.lexical.max(), float(unknown_name)]
         )
+
+
+class Reranker:
+    """A read post's rank: a weighted sum of ``COLUMNS``, fitted with a softmax over each
+    validation question's posts (``training/fit_rerank.py``, which may leave a column at
+    zero). The post's best sentence cosine beside the logit puts the right post first more
+    often than the logit alone (README, "Reranking the posts read")."""
+
+    # Retrieval's score standardised over the posts read, then ``Reading.evidence``'s first
+    # four columns (the last, an unknown name, is the question's, the same for every post).
+    COLUMNS = ("retrieval", "reader", "dense", "chunk_dense", "lexical")
+
+    def __init__(self, path: Path = RERANK_FILE) -> None:
+        self.weights, self.bias = load_linear(path, self.COLUMNS)
+
+    def rank(self, retrieval: float, reading: Reading) -> float:
+        evidence = reading.evidence(unknown_name=False)[:4]
+        return float(self.weights[0] * retrieval + evidence @ self.weights[1:])
 
 
 class Read(NamedTuple):
@@ -163,11 +188,13 @@ def read(
     idf: np.ndarray,
     threads: int = 1,
     *,
+    reranker: Reranker | None = None,
     bonus: dict[int, float] | None = None,
     cache: ReadCache | None = None,
 ) -> list[Reading]:
     """The posts of ``hits`` (best first, as retrieval ranked them) read and reranked.
 
+    ``reranker``: the fitted ranking, needed when ``s.rerank`` is "model".
     ``bonus``: post index → added to its rank (a conversation's earlier posts). ``cache``:
     posts already read for this question (same text, same vector), by (post, chunk matched:
     the quote scores favour its sentences), filled as posts are read, so a second retrieval for
@@ -198,9 +225,8 @@ def read(
     out = []
     retrieval = _standardise(np.array([h.score for h in hits], dtype=np.float64))
     bonus = bonus or {}
-    for hit, base in zip(hits, retrieval, strict=True):
+    for hit, from_retrieval in zip(hits, retrieval, strict=True):
         f, lin, chosen, z = cache.posts[hit.post_index, hit.chunk_index]
-        base = base + bonus.get(hit.post_index, 0.0)
         top = float(z.max())
         if s.quotes == QuoteSource.BLEND:
             scored = blended_scored(f, chosen, z, quote_settings, s.quote_reader_weight)
@@ -208,6 +234,12 @@ def read(
             scored = extract.hand_scored(f, quote_settings)
         else:
             scored = _reader_scored(f, chosen, z, lin[chosen], s.scorer_weight)
-        out.append(Reading(hit, scored, top, float(base + s.rerank_weight * top)))
+        post = Reading(hit, scored, top, 0.0)
+        if s.rerank == Rerank.MODEL:
+            assert reranker is not None, 'rerank = "model" needs the fitted Reranker'
+            rank = reranker.rank(float(from_retrieval), post)
+        else:
+            rank = float(from_retrieval) + s.rerank_weight * top
+        out.append(replace(post, rank=rank + bonus.get(hit.post_index, 0.0)))
     # Equal scores keep retrieval's order (a stable sort).
     return sorted(out, key=lambda r: -r.rank)
