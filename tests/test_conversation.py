@@ -193,9 +193,10 @@ def test_a_follow_up_is_found_with_the_question_it_continues(archive):
     assert alone.context == ()
 
 
-def test_only_the_reading_alone_ranks_posts_by_the_fitted_weights(archive, monkeypatch):
-    # The fitted ranking was learned on questions that stand alone; the reading with the
-    # conversation ranks its posts by the rule (README, "Reranking the posts read").
+def test_only_a_question_asked_alone_ranks_posts_by_the_fitted_weights(archive, monkeypatch):
+    # The fitted ranking was learned on questions asked alone; in a conversation both readings
+    # rank their posts by the rule the choice between them was fitted with (README,
+    # "Reranking the posts read").
     from tipbot import reading
 
     seen, original = [], reading.read
@@ -204,10 +205,12 @@ def test_only_the_reading_alone_ranks_posts_by_the_fitted_weights(archive, monke
         seen.append(args[7].rerank)  # the ReaderSettings the reading was made with
         return original(*args, **kwargs)
 
-    first = archive.ask(UKRAINE)
     monkeypatch.setattr(reading, "read", spy)
+    first = archive.ask(UKRAINE)
+    assert seen == [Rerank.MODEL]
+    seen.clear()
     archive.ask(OFFICERS, context=(Turn.of(first),))
-    assert seen == [Rerank.MODEL, Rerank.WEIGHT]
+    assert seen == [Rerank.WEIGHT, Rerank.WEIGHT]
 
 
 def test_an_off_topic_follow_up_is_still_declined(archive):

@@ -217,6 +217,14 @@ class Archive:
             conv,
             lambda turn: followup.quoted_vector(data, turn),
         )
+        settings = self.reader_settings
+        if widened is not None:
+            # A message in a conversation ranks the posts of both its readings by the rule, not
+            # the fitted ranking: that was fitted on questions asked alone, and it weighs the
+            # best sentence's cosine with a follow-up's own few words above the search the
+            # conversation widened; the choice between the readings was fitted on them ranked
+            # so (README, "Reranking the posts read").
+            settings = dataclasses.replace(settings, rerank=Rerank.WEIGHT)
         q = _Question(
             question,
             text,
@@ -227,7 +235,7 @@ class Archive:
             abstain,
             note,
             use_reader,
-            self.reader_settings,
+            settings,
             reading.ReadCache(),
         )
         alone = self._answer(data, q, text, qvec)
@@ -236,15 +244,8 @@ class Archive:
         rows = data.post_rows
         earlier = [rows[p] for p in widened.posts if p in rows]
         # The reading with context reads fewer sentences: a follow-up costs about 1.5 questions.
-        # Its posts rank by the rule, not the fitted ranking: that was fitted on questions that
-        # stand alone, with five posts of four sentences read, and it weighs the best
-        # sentence's cosine with the follow-up's own few words above the search that the
-        # conversation widened (README, "Reranking the posts read").
         lighter = dataclasses.replace(
-            self.reader_settings,
-            depth=conv.reader_posts,
-            per_post=conv.reader_sentences,
-            rerank=Rerank.WEIGHT,
+            settings, depth=conv.reader_posts, per_post=conv.reader_sentences
         )
         q = dataclasses.replace(q, reader_settings=lighter)
         joint = self._answer(

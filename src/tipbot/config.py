@@ -195,7 +195,7 @@ class ConversationConfig:
     # answers beats the question's own by more than margin, and declines as a question alone
     # is declined. Without the reader, always "margin".
     decide: FollowupDecision = FollowupDecision.MODEL
-    min_answer: float = 0.325
+    min_answer: float = 0.3
     margin: float = 0.0
 
     @property
