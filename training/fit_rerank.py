@@ -32,11 +32,11 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from scipy.optimize import minimize
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from fit_pipeline import _std, prepare
+from fit_scorer import fit as fit_groups
 
 from tipbot.abstain import ReaderAbstention
 from tipbot.config import AnswerConfig
@@ -72,40 +72,11 @@ def tables(questions, depth: int, per_post: int):
     return out
 
 
-def padded(data, cols: list[int]):
-    """(x: Q × depth × cols, y: Q × depth, mask: Q × depth) for the questions of ``data``."""
-    depth = max(len(y) for _, y in data)
-    x = np.zeros((len(data), depth, len(cols)))
-    y = np.zeros((len(data), depth))
-    mask = np.zeros((len(data), depth), dtype=bool)
-    for i, (f, g) in enumerate(data):
-        x[i, : len(g)] = f[:, cols]
-        y[i, : len(g)] = g
-        mask[i, : len(g)] = True
-    return x, y, mask
-
-
 def fit(data, cols: list[int], l2: float) -> np.ndarray:
-    """Weights over ``cols``: a softmax over each question's posts, on questions with a gold
-    post among them, columns standardised while fitting."""
-    x, y, mask = padded([d for d in data if d[1].any()], cols)
-    flat = x[mask]
-    mu, sd = flat.mean(axis=0), flat.std(axis=0) + 1e-9
-    z = (x - mu) / sd
-    target = y / y.sum(axis=1, keepdims=True)
-
-    def loss(w):
-        s = np.where(mask, z @ w, -np.inf)
-        top = s.max(axis=1, keepdims=True)
-        p = np.exp(s - top)
-        norm = p.sum(axis=1, keepdims=True)
-        p /= norm
-        value = np.mean(top[:, 0] + np.log(norm[:, 0]) - (target * np.where(mask, s, 0)).sum(1))
-        grad = np.einsum("qp,qpc->c", p - target, z) / len(z)
-        return value + l2 * w @ w, grad + 2 * l2 * w
-
-    w = minimize(loss, np.zeros(len(cols)), jac=True, method="L-BFGS-B").x
-    return w / sd
+    """Weights over ``cols``: a softmax over each question's posts (``fit_scorer.fit``, as
+    for a post's sentences), on questions with a gold post among them. A bias ranks nothing."""
+    groups = [(f[:, cols], g) for f, g in data if g.any()]
+    return fit_groups(groups, l2)[0]
 
 
 def first_posts(data, cols: list[int], w: np.ndarray) -> np.ndarray:

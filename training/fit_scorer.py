@@ -51,6 +51,9 @@ def gold_posts(path: Path):
 
 
 def fit(groups, l2: float) -> tuple[np.ndarray, float]:
+    """(weights, bias) over the columns of each group's (n, columns) table: a softmax over the
+    group's rows (which hold the answer: ``g[1]``), columns standardised while fitting, with
+    an L2 penalty. ``fit_rerank.py`` fits its posts the same way."""
     xs = [g[0] for g in groups]
     ys = [g[1].astype(np.float64) / g[1].sum() for g in groups]
     mu = np.concatenate(xs).mean(axis=0)
@@ -68,7 +71,7 @@ def fit(groups, l2: float) -> tuple[np.ndarray, float]:
         n = len(xs)
         return total / n + l2 * w @ w, grad / n + 2 * l2 * w
 
-    w = minimize(loss, np.zeros(len(COLUMNS)), jac=True, method="L-BFGS-B").x
+    w = minimize(loss, np.zeros(xs[0].shape[1]), jac=True, method="L-BFGS-B").x
     # Back to raw columns: the bias only shifts every sentence of a post alike.
     return w / sd, float(-(mu / sd) @ w)
 

@@ -173,7 +173,7 @@ class Reader:
         segment = np.concatenate([np.arange(len(p)) >= a for p, a in pairs]).astype(np.int64)
         # Every pair opens with the same question, and a post's sentences share its title: a
         # token at the same place is embedded and projected once (``run_layers``' rows), which
-        # spares about two fifths of the first layer's projection (README, "Performance").
+        # spares about two fifths of the first layer's projection (README, "The reader").
         key = (ids * self.pos.shape[0] + positions) * self.types.shape[0] + segment
         _, first, rows = np.unique(key, return_index=True, return_inverse=True)
         ids, positions, segment = ids[first], positions[first], segment[first]

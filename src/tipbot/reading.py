@@ -104,7 +104,8 @@ class Reranker:
     COLUMNS = ("retrieval", "reader", "dense", "chunk_dense", "lexical")
 
     def __init__(self, path: Path = RERANK_FILE) -> None:
-        self.weights, self.bias = load_linear(path, self.COLUMNS)
+        # No bias: a constant added to every post ranks nothing.
+        self.weights, _ = load_linear(path, self.COLUMNS)
 
     def rank(self, retrieval: float, reading: Reading) -> float:
         evidence = reading.evidence(unknown_name=False)[:4]
